@@ -1,0 +1,66 @@
+"""Prefect blocks for a domain's topic and queue, built on prefect-aws's `AwsCredentials`.
+
+Register them with `prefect block register -m prefect_federation.blocks`; `provision` saves one
+document of each per domain, named after the domain.
+"""
+
+from __future__ import annotations
+
+from prefect.blocks.core import Block
+from prefect_aws import AwsCredentials
+from pydantic import Field
+
+from prefect_federation.aws import aws_client
+from prefect_federation.publisher import SnsPublisher
+from prefect_federation.queue import SqsQueueClient
+
+__all__ = ["SnsTopic", "SqsQueue"]
+
+
+class SnsTopic(Block):
+    """The SNS topic a domain publishes its events to."""
+
+    _block_type_name = "Federation SNS Topic"
+    _block_type_slug = "federation-sns-topic"
+    _description = "The SNS topic a prefect-federation domain publishes its events to."
+    _documentation_url = "https://github.com/prefect-federation/prefect-federation#blocks"  # type: ignore[assignment]
+
+    credentials: AwsCredentials = Field(
+        default_factory=AwsCredentials,
+        description="AWS credentials and client parameters (endpoint URL for moto or LocalStack).",
+    )
+    topic_arn: str = Field(description="ARN of the topic.")
+    message_group_id: str | None = Field(
+        default=None,
+        description="FIFO topics only: the message group (default: the event's source domain).",
+    )
+
+    def publisher(self) -> SnsPublisher:
+        """A publisher for this topic."""
+        return SnsPublisher(
+            aws_client(self.credentials, "sns"), self.topic_arn, self.message_group_id
+        )
+
+
+class SqsQueue(Block):
+    """The SQS queue a domain's listener consumes, with its dead-letter queue."""
+
+    _block_type_name = "Federation SQS Queue"
+    _block_type_slug = "federation-sqs-queue"
+    _description = "The SQS queue (and DLQ) a prefect-federation domain's listener consumes."
+    _documentation_url = "https://github.com/prefect-federation/prefect-federation#blocks"  # type: ignore[assignment]
+
+    credentials: AwsCredentials = Field(
+        default_factory=AwsCredentials,
+        description="AWS credentials and client parameters (endpoint URL for moto or LocalStack).",
+    )
+    queue_url: str = Field(description="URL of the queue.")
+    dead_letter_queue_url: str | None = Field(
+        default=None, description="URL of its dead-letter queue (default: from its RedrivePolicy)."
+    )
+
+    def queue_client(self) -> SqsQueueClient:
+        """A queue client for the listener."""
+        return SqsQueueClient(
+            aws_client(self.credentials, "sqs"), self.queue_url, self.dead_letter_queue_url
+        )

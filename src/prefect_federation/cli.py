@@ -1,0 +1,285 @@
+"""`prefect-federation`: publish, listen, provision, check. Thin: each command calls the library."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from prefect_federation.errors import ConfigError, FederationError
+
+app = typer.Typer(
+    name="prefect-federation",
+    help="Independent Prefect domains that talk only through events on SNS/SQS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DeclarationsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--declarations",
+        "-d",
+        help="Directory of domain declarations (default: $PREFECT_FEDERATION_DECLARATIONS or "
+        "./deployments).",
+    ),
+]
+CredentialsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--aws-credentials-block",
+        help="Name of a prefect-aws AwsCredentials block (default: the AWS environment).",
+    ),
+]
+
+
+def _settings(declarations: Path | None = None, credentials_block: str | None = None) -> Any:
+    from prefect_federation.settings import FederationSettings
+
+    overrides: dict[str, Any] = {}
+    if declarations is not None:
+        overrides["declarations"] = declarations
+    if credentials_block is not None:
+        overrides["aws_credentials_block"] = credentials_block
+    return FederationSettings(**overrides)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _read_data(data: str | None, data_file: Path | None) -> dict[str, Any]:
+    if data is not None and data_file is not None:
+        raise _fail("give --data or --data-file, not both")
+    if data_file is not None:
+        try:
+            text = data_file.read_text()
+        except OSError as exc:
+            raise _fail(f"--data-file {data_file}: {exc}") from exc
+        where = f"--data-file {data_file}"
+    else:
+        text = data if data is not None else "{}"
+        where = "--data"
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _fail(f"{where} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise _fail(f"{where} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+@app.command()
+def publish(
+    event_type: Annotated[str, typer.Argument(help="Event type, e.g. ingestion.completed.")],
+    source: Annotated[
+        str | None, typer.Option(help="Publishing domain (default: the type's domain).")
+    ] = None,
+    data: Annotated[str | None, typer.Option(help="The event's data: a JSON object.")] = None,
+    data_file: Annotated[Path | None, typer.Option(help="Read the data from a JSON file.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Optional subject.")] = None,
+    correlation_id: Annotated[
+        str | None, typer.Option(help="Continue an existing chain (default: a new one).")
+    ] = None,
+    topic_arn: Annotated[
+        str | None, typer.Option(help="Publish to this topic instead of the domain's own.")
+    ] = None,
+    aws_credentials_block: CredentialsOpt = None,
+) -> None:
+    """Publish an event from the shell; prints its id."""
+    from pydantic import ValidationError
+
+    from prefect_federation.connect import open_publisher
+    from prefect_federation.events import EventEnvelope, domain_of
+
+    payload = _read_data(data, data_file)
+    fields: dict[str, Any] = {
+        "type": event_type,
+        "source": source or domain_of(event_type),
+        "subject": subject,
+        "data": payload,
+    }
+    if correlation_id:
+        fields["correlationid"] = correlation_id
+    try:
+        envelope = EventEnvelope(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"not a valid event: {problems}") from exc
+    try:
+        publisher = open_publisher(
+            envelope.source, _settings(None, aws_credentials_block), topic_arn
+        )
+        publisher.publish(envelope)
+    except FederationError as exc:
+        raise _fail(str(exc)) from exc
+    err_console.print(
+        f"published {envelope.type} from {envelope.source} to {publisher.topic_arn}",
+        highlight=False,
+    )
+    print(envelope.id)
+
+
+@app.command()
+def check(declarations: DeclarationsOpt = None) -> None:
+    """Validate the domain declarations; exit 2 with the file, field and problem if one is wrong."""
+    from prefect_federation.declarations import load_federation
+
+    settings = _settings(declarations)
+    try:
+        federation = load_federation(settings.declarations)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table("domain", "publishes", "subscribes to -> deployment")
+    for domain in federation:
+        table.add_row(
+            domain.domain,
+            "\n".join(p.type for p in domain.publishes) or "-",
+            "\n".join(f"{s.event} -> {s.deployment}" for s in domain.subscribes) or "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def provision(
+    declarations: DeclarationsOpt = None,
+    aws_credentials_block: CredentialsOpt = None,
+    save_blocks: Annotated[
+        bool,
+        typer.Option(help="Save an SnsTopic and SqsQueue block per domain on the Prefect server."),
+    ] = True,
+) -> None:
+    """Create or update topics, queues, DLQs, subscriptions and policies (idempotent)."""
+    from prefect_federation.aws import aws_client, load_aws_credentials
+    from prefect_federation.declarations import load_federation
+    from prefect_federation.provision import provision as do_provision
+    from prefect_federation.provision import save_blocks as do_save_blocks
+
+    settings = _settings(declarations, aws_credentials_block)
+    try:
+        federation = load_federation(settings.declarations)
+        credentials = load_aws_credentials(settings.aws_credentials_block)
+        report = do_provision(
+            federation, aws_client(credentials, "sns"), aws_client(credentials, "sqs"), settings
+        )
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    table = Table("action", "kind", "resource")
+    for action, kind, name in report.actions:
+        style = {"created": "green", "updated": "yellow", "removed": "red"}.get(action, "dim")
+        table.add_row(f"[{style}]{action}[/{style}]", kind, name)
+    console.print(table)
+    if save_blocks:
+        try:
+            saved = do_save_blocks(report, credentials)
+        except Exception as exc:
+            raise _fail(
+                f"resources are provisioned, but saving blocks on the Prefect server failed: {exc} "
+                "(use --no-save-blocks to skip)"
+            ) from exc
+        console.print(f"saved blocks: {', '.join(saved)}")
+    console.print("no changes" if not report.changed else "done")
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("botocore", "urllib3", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def listen(
+    domain: Annotated[str, typer.Option(help="The domain whose queue to consume.")],
+    declarations: DeclarationsOpt = None,
+    aws_credentials_block: CredentialsOpt = None,
+    wait_time: Annotated[
+        int | None, typer.Option(help="Long-poll seconds per receive (0-20, default 20).")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Handle one receive's messages, then exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run a domain's listener: queue -> validated events -> that domain's deployment runs."""
+    from prefect_federation.connect import open_queue
+    from prefect_federation.declarations import load_federation
+    from prefect_federation.listener import Listener, PrefectLauncher
+    from prefect_federation.settings import ListenerSettings
+
+    _configure_logging(verbose)
+    settings = _settings(declarations, aws_credentials_block)
+    overrides: dict[str, Any] = {"domain": domain}
+    if wait_time is not None:
+        overrides["wait_time_seconds"] = wait_time
+    try:
+        listener_settings = ListenerSettings(**overrides)
+        federation = load_federation(settings.declarations)
+        declaration = federation.domain(domain)
+        if not declaration.subscribes:
+            raise ConfigError(f"domain {domain!r} subscribes to nothing: no listener needed")
+        queue = open_queue(declaration, settings)
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    launcher = PrefectLauncher()
+    listener = Listener(
+        declaration, queue, launcher, federation=federation, settings=listener_settings
+    )
+    if once:
+        listener.poll_once()
+        launcher.close()
+        return
+    thread = threading.Thread(target=listener.run, name=f"listener-{domain}", daemon=True)
+
+    def _stop(signum: int, _frame: Any) -> None:
+        logging.getLogger("prefect_federation.listener").info(
+            "%s: finishing what is in flight, taking nothing new", signal.Signals(signum).name
+        )
+        listener.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+        if listener.stopping.is_set() and not listener.busy:
+            break  # waiting in a long poll: nothing in flight; unreceived messages stay queued
+    launcher.close()
+    logging.getLogger("prefect_federation.listener").info("stats: %s", listener.stats.as_dict())
+
+
+@app.command()
+def demo(
+    once: Annotated[
+        bool, typer.Option(help="Exit 0 when the whole chain has completed (non-zero on failure).")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the chain with --once.")
+    ] = 300,
+) -> None:
+    """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
+    from prefect_federation.demo import run_demo
+
+    raise typer.Exit(run_demo(once=once, timeout=timeout))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

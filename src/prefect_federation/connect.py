@@ -1,0 +1,56 @@
+"""Find a domain's topic and queue in AWS by their conventional names (no Prefect server needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect_federation.aws import aws_client, load_aws_credentials
+from prefect_federation.declarations import DomainDeclaration
+from prefect_federation.errors import ConfigError
+from prefect_federation.naming import queue_name, topic_name
+from prefect_federation.publisher import SnsPublisher
+from prefect_federation.queue import SqsQueueClient
+from prefect_federation.settings import FederationSettings
+
+__all__ = ["find_topic_arn", "open_publisher", "open_queue"]
+
+
+def find_topic_arn(sns: Any, name: str) -> str | None:
+    """The ARN of the topic called `name`, if it exists."""
+    for page in sns.get_paginator("list_topics").paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return str(topic["TopicArn"])
+    return None
+
+
+def open_publisher(
+    source: str, settings: FederationSettings, topic_arn: str | None = None
+) -> SnsPublisher:
+    """A publisher for `source`'s topic (FIFO or standard, whichever exists)."""
+    sns = aws_client(load_aws_credentials(settings.aws_credentials_block), "sns")
+    if topic_arn is None:
+        for fifo in (False, True):
+            topic_arn = find_topic_arn(sns, topic_name(settings.name_prefix, source, fifo))
+            if topic_arn:
+                break
+    if topic_arn is None:
+        raise ConfigError(
+            f"no topic for domain {source!r} (looked for "
+            f"{topic_name(settings.name_prefix, source)!r}): run `prefect-federation provision`"
+        )
+    return SnsPublisher(sns, topic_arn)
+
+
+def open_queue(declaration: DomainDeclaration, settings: FederationSettings) -> SqsQueueClient:
+    """The queue client for a domain's listener."""
+    sqs = aws_client(load_aws_credentials(settings.aws_credentials_block), "sqs")
+    name = queue_name(settings.name_prefix, declaration.domain, declaration.fifo)
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        raise ConfigError(
+            f"queue {name!r} of domain {declaration.domain!r} does not exist: run "
+            "`prefect-federation provision`"
+        ) from None
+    return SqsQueueClient(sqs, url)

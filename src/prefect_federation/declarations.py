@@ -1,0 +1,237 @@
+"""Domain declarations: what each domain publishes and subscribes to.
+
+One YAML file per domain, next to its deployments (`deployments/<domain>.yaml`):
+
+```yaml
+domain: customer-master
+publishes:
+  - type: customer-master.completed
+subscribes:
+  - event: ingestion.completed            # the event type
+    source: ingestion                     # optional; defaults to the type's domain
+    filter: {region: [north, south]}      # optional; on the event's data (dotted paths)
+    deployment: build-customer-master/customer-master
+    parameters:
+      snapshot_date: "{{ event.data.snapshot_date }}"
+```
+
+A mistake is refused at load with a `ConfigError` naming the file, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from prefect_federation.errors import ConfigError
+from prefect_federation.events import DOMAIN_PATTERN, EVENT_TYPE_PATTERN, domain_of
+from prefect_federation.templates import check_template
+
+__all__ = [
+    "DomainDeclaration",
+    "Federation",
+    "Publication",
+    "Subscription",
+    "load_declaration",
+    "load_federation",
+]
+
+JsonScalar = str | int | float | bool | None
+DEPLOYMENT_PATTERN = r"^[^/\s]+/[^/\s]+$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Publication(_Strict):
+    """An event type a domain publishes."""
+
+    type: str = Field(pattern=EVENT_TYPE_PATTERN, description="The event type.")
+    description: str | None = Field(default=None, description="What the event means.")
+    data_schema: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="Optional JSON schema of the event's data; consumers validate against it.",
+    )
+
+
+class Subscription(_Strict):
+    """One event type a domain consumes, and the deployment run it starts."""
+
+    event: str = Field(pattern=EVENT_TYPE_PATTERN, description="The event type to consume.")
+    source: str | None = Field(
+        default=None,
+        pattern=DOMAIN_PATTERN,
+        description="The only domain accepted as the event's source (default: the type's domain).",
+    )
+    filter: dict[str, JsonScalar | list[JsonScalar]] = Field(
+        default_factory=dict,
+        description="Event data must match: dotted path -> value, or a list of accepted values.",
+    )
+    deployment: str = Field(
+        pattern=DEPLOYMENT_PATTERN, description="The deployment to run: `flow-name/deployment`."
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Run parameters; strings may be `{{ event... }}` templates.",
+    )
+    adapter: Literal["envelope", "raw"] = Field(
+        default="envelope",
+        description="`raw`: accept plain JSON bodies (e.g. Airflow's SnsPublishOperator) as data.",
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_template(value)
+        return value
+
+    @property
+    def upstream(self) -> str:
+        """The domain whose topic this subscription reads."""
+        return self.source or domain_of(self.event)
+
+
+class DomainDeclaration(_Strict):
+    """A domain: its name, what it publishes, what it subscribes to."""
+
+    domain: str = Field(pattern=DOMAIN_PATTERN, description="The domain's name.")
+    description: str | None = None
+    prefect_api_url: str | None = Field(
+        default=None,
+        description="The domain's own Prefect server (default: the current PREFECT_API_URL).",
+    )
+    fifo: bool = Field(default=False, description="Use FIFO topic/queue (ordered per group).")
+    publishes: list[Publication] = Field(default_factory=list)
+    subscribes: list[Subscription] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _publishes_own_types(self) -> DomainDeclaration:
+        for index, publication in enumerate(self.publishes):
+            if domain_of(publication.type) != self.domain:
+                raise ValueError(
+                    f"publishes[{index}].type {publication.type!r} must start with "
+                    f"'{self.domain}.' (a domain publishes events named after itself)"
+                )
+        return self
+
+    def subscriptions_for(self, event_type: str) -> list[Subscription]:
+        """The subscriptions of this domain to `event_type`."""
+        return [s for s in self.subscribes if s.event == event_type]
+
+    def upstreams(self) -> dict[str, list[str]]:
+        """Upstream domain -> the event types this domain consumes from it."""
+        result: dict[str, list[str]] = {}
+        for subscription in self.subscribes:
+            types = result.setdefault(subscription.upstream, [])
+            if subscription.event not in types:
+                types.append(subscription.event)
+        return result
+
+
+class Federation(BaseModel):
+    """Every domain declaration known here, checked against each other."""
+
+    model_config = ConfigDict(frozen=True)
+
+    domains: dict[str, DomainDeclaration]
+
+    def __iter__(self) -> Iterator[DomainDeclaration]:  # type: ignore[override]
+        return iter(self.domains.values())
+
+    def domain(self, name: str) -> DomainDeclaration:
+        """The declaration of `name`, or a ConfigError listing the known domains."""
+        try:
+            return self.domains[name]
+        except KeyError:
+            known = ", ".join(sorted(self.domains)) or "none"
+            raise ConfigError(f"unknown domain {name!r}; declared domains: {known}") from None
+
+    def publication(self, event_type: str) -> Publication | None:
+        """The declaration of `event_type` by its publisher, if that domain is declared here."""
+        owner = self.domains.get(domain_of(event_type))
+        if owner is None:
+            return None
+        return next((p for p in owner.publishes if p.type == event_type), None)
+
+    def publishers(self) -> list[DomainDeclaration]:
+        return [d for d in self if d.publishes]
+
+    def subscribers(self) -> list[DomainDeclaration]:
+        return [d for d in self if d.subscribes]
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = [f"{source}: {error.error_count()} error(s) in the domain declaration"]
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        got = item.get("input")
+        shown = repr(got) if not isinstance(got, dict) else "{...}"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        lines.append(f"  {where}: {item['msg']} (got {shown})")
+    return "\n".join(lines)
+
+
+def load_declaration(path: Path) -> DomainDeclaration:
+    """Load one domain declaration file; ConfigError names the file and field on a mistake."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the declaration: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with `domain:` at the top, got {raw!r}")
+    try:
+        return DomainDeclaration.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(str(path), exc)) from exc
+
+
+def _declaration_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+    raise ConfigError(f"{path}: no such declaration file or directory")
+
+
+def build_federation(declarations: Iterable[tuple[str, DomainDeclaration]]) -> Federation:
+    """Check declarations against each other and return the Federation."""
+    domains: dict[str, DomainDeclaration] = {}
+    origin: dict[str, str] = {}
+    for where, declaration in declarations:
+        if declaration.domain in domains:
+            raise ConfigError(
+                f"{where}: domain {declaration.domain!r} is already declared in "
+                f"{origin[declaration.domain]}"
+            )
+        domains[declaration.domain] = declaration
+        origin[declaration.domain] = where
+    for name, declaration in domains.items():
+        for index, subscription in enumerate(declaration.subscribes):
+            upstream = domains.get(subscription.upstream)
+            if upstream is None:
+                continue  # an external producer: nothing to check it against
+            if subscription.event not in {p.type for p in upstream.publishes}:
+                published = ", ".join(p.type for p in upstream.publishes) or "nothing"
+                raise ConfigError(
+                    f"{origin[name]}: subscribes[{index}].event {subscription.event!r}: domain "
+                    f"{upstream.domain!r} does not publish it (it publishes: {published})"
+                )
+    return Federation(domains=domains)
+
+
+def load_federation(path: Path | str) -> Federation:
+    """Load every `*.yaml` declaration under `path` (a directory or one file)."""
+    path = Path(path)
+    loaded = [(str(file), load_declaration(file)) for file in _declaration_files(path)]
+    if not loaded:
+        raise ConfigError(f"{path}: no domain declarations (*.yaml) found")
+    return build_federation(loaded)

@@ -1,0 +1,34 @@
+"""A domain's listener: pure pipeline steps, run launchers and the SQS consumer loop."""
+
+from prefect_federation.listener.consumer import Listener, ListenerStats, Outcome, decide
+from prefect_federation.listener.launcher import (
+    PrefectLauncher,
+    RecordingLauncher,
+    RunLauncher,
+    StartedRun,
+)
+from prefect_federation.listener.pipeline import (
+    RunRequest,
+    derive_idempotency_key,
+    match_subscriptions,
+    parse_message,
+    plan_runs,
+    render_parameters,
+)
+
+__all__ = [
+    "Listener",
+    "ListenerStats",
+    "Outcome",
+    "PrefectLauncher",
+    "RecordingLauncher",
+    "RunLauncher",
+    "RunRequest",
+    "StartedRun",
+    "decide",
+    "derive_idempotency_key",
+    "match_subscriptions",
+    "parse_message",
+    "plan_runs",
+    "render_parameters",
+]

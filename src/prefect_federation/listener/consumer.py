@@ -1,0 +1,303 @@
+"""The listener loop: receive -> plan runs -> start them -> decide the outcome -> act on it.
+
+A message's outcome is decided in one place, `decide()`:
+- handled (runs exist, or filtered out)    -> ack (delete);
+- `PermanentError`                         -> dead-letter with the reason, then delete;
+- anything else (`RetryableError`, a bug)  -> leave it: it comes back after a back-off delay,
+  and once it has been received `maxReceiveCount` times it is dead-lettered with the last error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from prefect_federation.declarations import DomainDeclaration, Federation
+from prefect_federation.errors import PermanentError, PrefectApiUnavailable
+from prefect_federation.listener.launcher import RunLauncher, StartedRun
+from prefect_federation.listener.pipeline import plan_runs
+from prefect_federation.queue import QueueClient, ReceivedMessage
+from prefect_federation.settings import ListenerSettings
+
+__all__ = ["Listener", "ListenerStats", "MessageResult", "Outcome", "backoff_seconds", "decide"]
+
+logger = logging.getLogger("prefect_federation.listener")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happens to a message: ack, dead-letter (with reason) or retry (after a delay)."""
+
+    action: Literal["ack", "dead-letter", "retry"]
+    reason: str | None = None
+    delay_seconds: int = 0
+
+
+def backoff_seconds(receive_count: int, base: float = 2.0, cap: float = 300.0) -> int:
+    """Exponential back-off for the n-th receive: 2, 4, 8 ... capped."""
+    return int(min(cap, base ** max(1, receive_count)))
+
+
+def decide(
+    error: BaseException | None, receive_count: int, max_receive_count: int | None
+) -> Outcome:
+    """The one place that maps how handling ended to what happens to the message."""
+    if error is None:
+        return Outcome("ack")
+    reason = f"{type(error).__name__}: {error}"
+    if isinstance(error, PermanentError):
+        return Outcome("dead-letter", reason)
+    if max_receive_count is not None and receive_count >= max_receive_count:
+        return Outcome(
+            "dead-letter", f"gave up after {receive_count} receives; last error: {reason}"
+        )
+    return Outcome("retry", reason, backoff_seconds(receive_count))
+
+
+@dataclass
+class ListenerStats:
+    """Counters a listener keeps (reported by heartbeats and on exit)."""
+
+    received: int = 0
+    runs_started: int = 0
+    acked: int = 0
+    filtered: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+    last_event_at: datetime | None = None
+    last_event_type: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, object]:
+        with self.lock:
+            return {
+                "received": self.received,
+                "runs_started": self.runs_started,
+                "acked": self.acked,
+                "filtered": self.filtered,
+                "dead_lettered": self.dead_lettered,
+                "retried": self.retried,
+                "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
+                "last_event_type": self.last_event_type,
+            }
+
+
+@dataclass(frozen=True)
+class MessageResult:
+    """How one message ended: its outcome and the runs it started."""
+
+    message: ReceivedMessage
+    outcome: Outcome
+    runs: list[StartedRun]
+    error: BaseException | None = None
+
+
+class Listener:
+    """One domain's listener: long-polls its queue and starts its deployments' runs."""
+
+    def __init__(
+        self,
+        domain: DomainDeclaration,
+        queue: QueueClient,
+        launcher: RunLauncher,
+        *,
+        federation: Federation | None = None,
+        settings: ListenerSettings | None = None,
+        on_result: Callable[[MessageResult], None] | None = None,
+    ) -> None:
+        self.domain = domain
+        self.queue = queue
+        self.launcher = launcher
+        self.federation = federation
+        self.settings = settings or ListenerSettings(domain=domain.domain)
+        self.on_result = on_result
+        self.stats = ListenerStats()
+        self.stopping = threading.Event()
+        self._busy = threading.Event()
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix=f"listener-{domain.domain}"
+        )
+        self._unavailable_streak = 0
+
+    # -- one message ------------------------------------------------------------------------
+
+    def handle(self, message: ReceivedMessage) -> MessageResult:
+        """Plan and start the runs for one message, then ack, dead-letter or leave it."""
+        runs: list[StartedRun] = []
+        error: BaseException | None = None
+        filtered = False
+        try:
+            requests = plan_runs(
+                message.body,
+                self.domain,
+                self.federation,
+                message.attributes,
+                message.message_id,
+            )
+            filtered = not requests
+            for request in requests:
+                runs.append(self.launcher.start(request))
+                if request is requests[0]:
+                    with self.stats.lock:
+                        self.stats.last_event_at = datetime.now(UTC)
+                        self.stats.last_event_type = request.envelope.type
+        except Exception as exc:  # decided below, in one place
+            error = exc
+        outcome = decide(error, message.receive_count, self.queue.max_receive_count())
+        self._apply(message, outcome)
+        self.stats.add(
+            received=1,
+            runs_started=len(runs),
+            filtered=int(filtered and error is None),
+        )
+        result = MessageResult(message, outcome, runs, error)
+        self._log(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def _apply(self, message: ReceivedMessage, outcome: Outcome) -> None:
+        if outcome.action == "ack":
+            self.queue.delete(message)
+            self.stats.add(acked=1)
+        elif outcome.action == "dead-letter":
+            self.queue.dead_letter(message, outcome.reason or "unknown")
+            self.queue.delete(message)
+            self.stats.add(dead_lettered=1)
+        else:
+            self.queue.retry_later(message, outcome.delay_seconds)
+            self.stats.add(retried=1)
+
+    def _log(self, result: MessageResult) -> None:
+        message = result.message
+        if result.outcome.action == "ack":
+            if result.runs:
+                for run in result.runs:
+                    logger.info(
+                        "message %s -> run %s of %s",
+                        message.message_id,
+                        run.flow_run_name,
+                        run.deployment,
+                    )
+            else:
+                logger.info("message %s filtered out by data filters; acked", message.message_id)
+        elif result.outcome.action == "dead-letter":
+            logger.warning(
+                "message %s dead-lettered: %s", message.message_id, result.outcome.reason
+            )
+        else:
+            logger.warning(
+                "message %s will be retried in %ss (receive %s): %s",
+                message.message_id,
+                result.outcome.delay_seconds,
+                message.receive_count,
+                result.outcome.reason,
+            )
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def handle_batch(self, messages: list[ReceivedMessage]) -> list[MessageResult]:
+        """Handle a batch: concurrently, or one by one in order on a FIFO queue."""
+        if not messages:
+            return []
+        keeper = _VisibilityKeeper(self.queue, messages, self.settings.visibility_timeout)
+        keeper.start()
+        try:
+            if self.queue.fifo or len(messages) == 1:
+                results = [self.handle(m) for m in messages]
+            else:
+                results = list(self._pool.map(self.handle, messages))
+        finally:
+            keeper.stop()
+        return results
+
+    def poll_once(self, wait_seconds: int | None = None) -> list[MessageResult]:
+        """One receive (long poll) and the handling of what it returned."""
+        wait = self.settings.wait_time_seconds if wait_seconds is None else wait_seconds
+        messages = self.queue.receive(self.settings.max_messages, wait)
+        self._busy.set()
+        try:
+            results = self.handle_batch(messages)
+        finally:
+            self._busy.clear()
+        unavailable = any(isinstance(r.error, PrefectApiUnavailable) for r in results)
+        self._unavailable_streak = self._unavailable_streak + 1 if unavailable else 0
+        return results
+
+    def run(self) -> None:
+        """Poll until `stop()`; back off while the Prefect API or AWS are unavailable."""
+        logger.info("listener for domain %r polling %s", self.domain.domain, self.queue.describe())
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                self.poll_once()
+                failures = 0
+            except Exception as exc:  # receive failed: AWS unreachable or throttling
+                failures += 1
+                delay = min(30.0, 2.0 ** min(failures, 5))
+                logger.warning(
+                    "receive failed (%s: %s); retrying in %.0fs", type(exc).__name__, exc, delay
+                )
+                self.stopping.wait(delay)
+                continue
+            if self._unavailable_streak:
+                delay = min(30.0, 2.0 ** min(self._unavailable_streak, 5))
+                logger.warning(
+                    "Prefect API unavailable; messages stay queued; pausing %.0fs", delay
+                )
+                self.stopping.wait(delay)
+        self._pool.shutdown(wait=True)
+        logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
+
+    def stop(self) -> None:
+        """Take nothing new; what is in flight finishes."""
+        self.stopping.set()
+
+    @property
+    def busy(self) -> bool:
+        """True while a batch is being handled (not while waiting in a long poll)."""
+        return self._busy.is_set()
+
+
+class _VisibilityKeeper:
+    """Extends the visibility of in-flight messages while their handling outlives half of it."""
+
+    def __init__(self, queue: QueueClient, messages: list[ReceivedMessage], timeout: int) -> None:
+        self.queue = queue
+        self.messages = messages
+        self.timeout = max(2, timeout)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="visibility-keeper")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        while not self._done.wait(self.timeout / 2):
+            elapsed = time.monotonic() - started
+            logger.info(
+                "handling takes %.0fs; extending visibility of %d message(s)",
+                elapsed,
+                len(self.messages),
+            )
+            for message in self.messages:
+                try:
+                    self.queue.extend_visibility(message, self.timeout)
+                except Exception as exc:  # the message may be gone already
+                    logger.debug("could not extend visibility of %s: %s", message.message_id, exc)

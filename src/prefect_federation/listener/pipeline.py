@@ -1,0 +1,274 @@
+"""The listener's pure steps: parse -> validate -> match -> render -> run requests.
+
+No boto3, no Prefect client: every step takes data and returns data or raises a typed error from
+`prefect_federation.errors`, so each is tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from uuid import NAMESPACE_URL, uuid5
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from prefect_federation.declarations import DomainDeclaration, Federation, Subscription
+from prefect_federation.errors import (
+    EnvelopeParseError,
+    EnvelopeValidationError,
+    UnsubscribedEventError,
+)
+from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
+from prefect_federation.templates import render_value
+
+__all__ = [
+    "RunRequest",
+    "derive_idempotency_key",
+    "match_subscriptions",
+    "parse_message",
+    "plan_runs",
+    "render_parameters",
+    "run_labels",
+    "run_tags",
+    "validate_data",
+]
+
+_MISSING = object()
+
+
+class RunRequest(BaseModel):
+    """A flow run to create: which deployment, with what, under which idempotency key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deployment: str
+    parameters: dict[str, Any]
+    idempotency_key: str
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    envelope: EventEnvelope
+
+
+def _load_json_object(body: str, what: str) -> dict[str, Any]:
+    if len(body.encode()) > MAX_EVENT_BYTES:
+        raise EnvelopeParseError(f"{what} is {len(body.encode())} bytes; at most {MAX_EVENT_BYTES}")
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise EnvelopeParseError(f"{what} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise EnvelopeParseError(f"{what} is JSON but not an object (got {type(value).__name__})")
+    return value
+
+
+def _unwrap_sns(document: dict[str, Any], attributes: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """An SNS notification (no raw delivery) -> (inner message, its attributes)."""
+    message = document.get("Message")
+    if not isinstance(message, str):
+        raise EnvelopeParseError("SNS notification has no string `Message` field")
+    for name, attribute in (document.get("MessageAttributes") or {}).items():
+        if isinstance(attribute, dict) and isinstance(attribute.get("Value"), str):
+            attributes.setdefault(name, attribute["Value"])
+    return message, attributes
+
+
+def _is_sns_notification(document: dict[str, Any]) -> bool:
+    return document.get("Type") == "Notification" and "TopicArn" in document
+
+
+def _raw_envelope(
+    document: dict[str, Any],
+    attributes: Mapping[str, str],
+    domain: DomainDeclaration,
+    message_id: str | None,
+) -> EventEnvelope:
+    """A plain JSON body (e.g. from Airflow's SnsPublishOperator) -> an envelope (raw adapter)."""
+    raw = [s for s in domain.subscribes if s.adapter == "raw"]
+    event_type = attributes.get("type")
+    if event_type is None:
+        types = sorted({s.event for s in raw})
+        if len(types) != 1:
+            raise EnvelopeValidationError(
+                "body is not an event envelope (no `specversion`), and no `type` message attribute "
+                f"says which raw subscription it is for (raw subscriptions: {types or 'none'})"
+            )
+        event_type = types[0]
+    matching = [s for s in raw if s.event == event_type]
+    if not matching:
+        raise EnvelopeValidationError(
+            f"body is not an event envelope (no `specversion`), and domain {domain.domain!r} "
+            f"declares no `adapter: raw` subscription for type {event_type!r}"
+        )
+    source = attributes.get("source") or matching[0].upstream
+    # A stable id: redeliveries of the same SNS/SQS message map to the same event.
+    event_id = uuid5(NAMESPACE_URL, f"prefect-federation:raw:{message_id or json.dumps(document)}")
+    try:
+        return EventEnvelope(id=event_id, source=source, type=event_type, data=document)
+    except ValidationError as exc:
+        raise EnvelopeValidationError(f"raw message cannot become an event: {exc}") from exc
+
+
+def parse_message(
+    body: str,
+    attributes: Mapping[str, str] | None = None,
+    domain: DomainDeclaration | None = None,
+    message_id: str | None = None,
+) -> EventEnvelope:
+    """Parse an SQS body into an envelope; unwraps an SNS notification when raw delivery is off.
+
+    Raises:
+        EnvelopeParseError: not JSON, not an object, or a malformed SNS notification.
+        EnvelopeValidationError: JSON, but not a valid envelope.
+    """
+    attrs = dict(attributes or {})
+    document = _load_json_object(body, "message body")
+    if _is_sns_notification(document):
+        inner, attrs = _unwrap_sns(document, attrs)
+        message_id = document.get("MessageId", message_id)
+        document = _load_json_object(inner, "SNS notification's Message")
+    if (
+        "specversion" not in document
+        and domain is not None
+        and any(s.adapter == "raw" for s in domain.subscribes)
+    ):
+        return _raw_envelope(document, attrs, domain, message_id)
+    try:
+        return EventEnvelope.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(envelope)'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise EnvelopeValidationError(f"not a valid event envelope: {problems}") from exc
+
+
+def validate_data(envelope: EventEnvelope, federation: Federation | None) -> None:
+    """Check the event's data against its publisher's declared schema, where one is declared."""
+    if federation is None:
+        return
+    publication = federation.publication(envelope.type)
+    if publication is None or publication.data_schema is None:
+        return
+    import jsonschema  # a dependency of prefect
+
+    validator = jsonschema.Draft202012Validator(publication.data_schema)
+    errors = sorted(validator.iter_errors(envelope.data), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "data." + ".".join(str(p) for p in first.path) if first.path else "data"
+        raise EnvelopeValidationError(
+            f"{where}: {first.message} (schema declared by {publication.type!r}'s publisher)"
+        )
+
+
+def _lookup(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _filter_matches(subscription: Subscription, envelope: EventEnvelope) -> bool:
+    for path, accepted in subscription.filter.items():
+        value = _lookup(envelope.data, path)
+        options = accepted if isinstance(accepted, list) else [accepted]
+        if value is _MISSING or value not in options:
+            return False
+    return True
+
+
+def match_subscriptions(domain: DomainDeclaration, envelope: EventEnvelope) -> list[Subscription]:
+    """The subscriptions this event starts a run for; [] when data filters exclude it.
+
+    Raises:
+        UnsubscribedEventError: the domain does not subscribe to this type, or not from this source.
+    """
+    by_type = domain.subscriptions_for(envelope.type)
+    if not by_type:
+        subscribed = ", ".join(sorted({s.event for s in domain.subscribes})) or "nothing"
+        raise UnsubscribedEventError(
+            f"domain {domain.domain!r} does not subscribe to {envelope.type!r} "
+            f"(it subscribes to: {subscribed})"
+        )
+    by_source = [s for s in by_type if s.upstream == envelope.source]
+    if not by_source:
+        accepted = ", ".join(sorted({s.upstream for s in by_type}))
+        raise UnsubscribedEventError(
+            f"domain {domain.domain!r} accepts {envelope.type!r} only from {accepted}, "
+            f"not from source {envelope.source!r}"
+        )
+    return [s for s in by_source if _filter_matches(s, envelope)]
+
+
+def template_context(envelope: EventEnvelope) -> dict[str, Any]:
+    """What templates see: `event` (the envelope, UUIDs and datetimes as Python objects)."""
+    return {"event": envelope.model_dump()}
+
+
+def render_parameters(subscription: Subscription, envelope: EventEnvelope) -> dict[str, Any]:
+    """The run's parameters, rendered from the subscription's templates.
+
+    Raises:
+        ParameterRenderError: naming the parameter and template that failed.
+    """
+    rendered = render_value(subscription.parameters, template_context(envelope), "parameters")
+    assert isinstance(rendered, dict)
+    return rendered
+
+
+def derive_idempotency_key(envelope: EventEnvelope, subscription: Subscription) -> str:
+    """One event -> one run per subscription. Prefect scopes keys per flow, so the key names the
+    deployment too."""
+    return f"federation:{envelope.source}:{envelope.id}:{subscription.deployment}"
+
+
+def run_tags(envelope: EventEnvelope) -> list[str]:
+    """Tags that make the run findable in the Prefect UI by event and chain."""
+    return [
+        "federation",
+        f"event-type:{envelope.type}",
+        f"event-id:{envelope.id}",
+        f"correlation-id:{envelope.correlationid}",
+        f"source:{envelope.source}",
+    ]
+
+
+def run_labels(envelope: EventEnvelope) -> dict[str, str]:
+    """Key-value labels carrying the triggering event (read back by `publishing`)."""
+    labels = {
+        "federation.event.id": str(envelope.id),
+        "federation.event.type": envelope.type,
+        "federation.event.source": envelope.source,
+        "federation.correlation.id": str(envelope.correlationid),
+    }
+    return labels
+
+
+def plan_runs(
+    body: str,
+    domain: DomainDeclaration,
+    federation: Federation | None = None,
+    attributes: Mapping[str, str] | None = None,
+    message_id: str | None = None,
+) -> list[RunRequest]:
+    """The whole pure pipeline for one message: the runs to create ([] when filtered out)."""
+    envelope = parse_message(body, attributes, domain, message_id)
+    validate_data(envelope, federation)
+    requests = []
+    for subscription in match_subscriptions(domain, envelope):
+        requests.append(
+            RunRequest(
+                deployment=subscription.deployment,
+                parameters=render_parameters(subscription, envelope),
+                idempotency_key=derive_idempotency_key(envelope, subscription),
+                name=f"{envelope.type}-{str(envelope.id)[:8]}",
+                tags=run_tags(envelope),
+                labels=run_labels(envelope),
+                envelope=envelope,
+            )
+        )
+    return requests

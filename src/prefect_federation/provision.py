@@ -1,0 +1,327 @@
+"""Create, idempotently, the topics, queues, DLQs, subscriptions and policies the declarations need.
+
+- one SNS topic per publishing domain;
+- one SQS queue per subscribing domain, with its own DLQ (redrive policy, `maxReceiveCount`);
+- a subscription of that queue to each upstream topic, raw delivery, with a filter policy on the
+  `type` message attribute listing exactly the types the domain subscribes to;
+- a queue policy that lets only those topics send.
+
+Running it twice changes nothing; a changed declaration updates filter policies and removes
+subscriptions no longer declared.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect_federation.declarations import DomainDeclaration, Federation
+from prefect_federation.errors import ConfigError
+from prefect_federation.naming import dlq_name, queue_name, topic_name
+from prefect_federation.settings import FederationSettings
+
+__all__ = ["DomainResources", "ProvisionReport", "provision", "queue_policy", "save_blocks"]
+
+
+@dataclass
+class DomainResources:
+    """The AWS resources of one domain, as provisioned."""
+
+    domain: str
+    topic_arn: str | None = None
+    queue_url: str | None = None
+    queue_arn: str | None = None
+    dlq_url: str | None = None
+    dlq_arn: str | None = None
+
+
+@dataclass
+class ProvisionReport:
+    """What `provision` did: one line per resource, and the resources by domain."""
+
+    actions: list[tuple[str, str, str]] = field(default_factory=list)  # (action, kind, name)
+    resources: dict[str, DomainResources] = field(default_factory=dict)
+
+    def add(self, action: str, kind: str, name: str) -> None:
+        self.actions.append((action, kind, name))
+
+    @property
+    def changed(self) -> bool:
+        return any(action != "unchanged" for action, _, _ in self.actions)
+
+
+def queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
+    """Only the listed topics may send to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Id": f"{queue_arn}/federation-policy",
+        "Statement": [
+            {
+                "Sid": "AllowSubscribedTopicsOnly",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": sorted(topic_arns)}},
+            }
+        ],
+    }
+
+
+def filter_policy(event_types: list[str]) -> dict[str, Any]:
+    """SNS filter policy: deliver only these event types."""
+    return {"type": sorted(event_types)}
+
+
+class _Provisioner:
+    def __init__(
+        self, federation: Federation, settings: FederationSettings, sns: Any, sqs: Any
+    ) -> None:
+        self.federation = federation
+        self.settings = settings
+        self.sns = sns
+        self.sqs = sqs
+        self.report = ProvisionReport()
+        self._topics: dict[str, str] | None = None
+
+    def resources(self, domain: str) -> DomainResources:
+        return self.report.resources.setdefault(domain, DomainResources(domain))
+
+    def existing_topics(self) -> dict[str, str]:
+        if self._topics is None:
+            self._topics = {}
+            for page in self.sns.get_paginator("list_topics").paginate():
+                for topic in page.get("Topics", []):
+                    arn = topic["TopicArn"]
+                    self._topics[arn.rsplit(":", 1)[-1]] = arn
+        return self._topics
+
+    # -- topics ---------------------------------------------------------------------------------
+
+    def ensure_topic(self, declaration: DomainDeclaration) -> str:
+        name = topic_name(self.settings.name_prefix, declaration.domain, declaration.fifo)
+        existing = self.existing_topics().get(name)
+        if existing:
+            self.report.add("unchanged", "sns topic", name)
+            arn = existing
+        else:
+            attributes = (
+                {"FifoTopic": "true", "ContentBasedDeduplication": "false"}
+                if (declaration.fifo)
+                else {}
+            )
+            arn = self.sns.create_topic(
+                Name=name,
+                Attributes=attributes,
+                Tags=[{"Key": "prefect-federation:domain", "Value": declaration.domain}],
+            )["TopicArn"]
+            self.existing_topics()[name] = arn
+            self.report.add("created", "sns topic", name)
+        self.resources(declaration.domain).topic_arn = arn
+        return str(arn)
+
+    def upstream_topic(self, upstream: str) -> str:
+        declared = self.federation.domains.get(upstream)
+        if declared is not None and declared.publishes:
+            return self.ensure_topic_once(declared)
+        fifo_name = topic_name(self.settings.name_prefix, upstream, True)
+        name = topic_name(self.settings.name_prefix, upstream, False)
+        arn = self.existing_topics().get(name) or self.existing_topics().get(fifo_name)
+        if arn is None:
+            raise ConfigError(
+                f"upstream domain {upstream!r} is not declared here and its topic {name!r} does "
+                "not exist: provision that domain first, or add its declaration"
+            )
+        return arn
+
+    def ensure_topic_once(self, declaration: DomainDeclaration) -> str:
+        known = self.resources(declaration.domain).topic_arn
+        return known if known else self.ensure_topic(declaration)
+
+    # -- queues ---------------------------------------------------------------------------------
+
+    def _queue_url(self, name: str) -> str | None:
+        try:
+            return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
+        except self.sqs.exceptions.QueueDoesNotExist:
+            return None
+
+    def _ensure_queue(self, name: str, attributes: dict[str, str], kind: str) -> tuple[str, str]:
+        url = self._queue_url(name)
+        if url is None:
+            create_attributes = dict(attributes)
+            if name.endswith(".fifo"):
+                create_attributes["FifoQueue"] = "true"
+            url = self.sqs.create_queue(QueueName=name, Attributes=create_attributes)["QueueUrl"]
+            self.report.add("created", kind, name)
+        else:
+            current = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+                "Attributes"
+            ]
+            changed = {
+                key: value
+                for key, value in attributes.items()
+                if not _same_attribute(current.get(key), value)
+            }
+            if changed:
+                self.sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
+                self.report.add("updated", kind, f"{name} ({', '.join(sorted(changed))})")
+            else:
+                self.report.add("unchanged", kind, name)
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        return str(url), str(arn)
+
+    def ensure_queues(self, declaration: DomainDeclaration) -> DomainResources:
+        prefix, domain, fifo = self.settings.name_prefix, declaration.domain, declaration.fifo
+        resources = self.resources(domain)
+        resources.dlq_url, resources.dlq_arn = self._ensure_queue(
+            dlq_name(prefix, domain, fifo),
+            {"MessageRetentionPeriod": str(14 * 24 * 3600)},
+            "sqs dead-letter queue",
+        )
+        redrive = {
+            "deadLetterTargetArn": resources.dlq_arn,
+            "maxReceiveCount": str(self.settings.max_receive_count),
+        }
+        resources.queue_url, resources.queue_arn = self._ensure_queue(
+            queue_name(prefix, domain, fifo),
+            {
+                "VisibilityTimeout": str(self.settings.visibility_timeout),
+                "ReceiveMessageWaitTimeSeconds": "20",
+                "MessageRetentionPeriod": str(4 * 24 * 3600),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+            "sqs queue",
+        )
+        return resources
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    def _subscriptions_of_queue(self, queue_arn: str) -> dict[str, str]:
+        """topic ARN -> subscription ARN, for every subscription delivering to this queue."""
+        found: dict[str, str] = {}
+        for page in self.sns.get_paginator("list_subscriptions").paginate():
+            for sub in page.get("Subscriptions", []):
+                if sub.get("Endpoint") == queue_arn and sub.get("Protocol") == "sqs":
+                    found[sub["TopicArn"]] = sub["SubscriptionArn"]
+        return found
+
+    def ensure_subscriptions(self, declaration: DomainDeclaration) -> None:
+        resources = self.resources(declaration.domain)
+        assert resources.queue_arn is not None
+        assert resources.queue_url is not None
+        existing = self._subscriptions_of_queue(resources.queue_arn)
+        wanted: dict[str, list[str]] = {}
+        for upstream, types in declaration.upstreams().items():
+            wanted.setdefault(self.upstream_topic(upstream), []).extend(types)
+        for topic_arn, types in wanted.items():
+            policy = json.dumps(filter_policy(types), sort_keys=True)
+            label = f"{topic_arn.rsplit(':', 1)[-1]} -> {declaration.domain} ({', '.join(types)})"
+            subscription_arn = existing.get(topic_arn)
+            if subscription_arn is None:
+                self.sns.subscribe(
+                    TopicArn=topic_arn,
+                    Protocol="sqs",
+                    Endpoint=resources.queue_arn,
+                    Attributes={"FilterPolicy": policy, "RawMessageDelivery": "true"},
+                    ReturnSubscriptionArn=True,
+                )
+                self.report.add("created", "subscription", label)
+                continue
+            current = self.sns.get_subscription_attributes(SubscriptionArn=subscription_arn)[
+                "Attributes"
+            ]
+            updated = False
+            if not _same_json(current.get("FilterPolicy"), policy):
+                self.sns.set_subscription_attributes(
+                    SubscriptionArn=subscription_arn,
+                    AttributeName="FilterPolicy",
+                    AttributeValue=policy,
+                )
+                updated = True
+            if current.get("RawMessageDelivery", "false").lower() != "true":
+                self.sns.set_subscription_attributes(
+                    SubscriptionArn=subscription_arn,
+                    AttributeName="RawMessageDelivery",
+                    AttributeValue="true",
+                )
+                updated = True
+            self.report.add("updated" if updated else "unchanged", "subscription", label)
+        for topic_arn, subscription_arn in existing.items():
+            if topic_arn not in wanted:
+                self.sns.unsubscribe(SubscriptionArn=subscription_arn)
+                self.report.add(
+                    "removed",
+                    "subscription",
+                    f"{topic_arn.rsplit(':', 1)[-1]} -> {declaration.domain} (no longer declared)",
+                )
+        policy_document = json.dumps(queue_policy(resources.queue_arn, list(wanted)))
+        current_policy = self.sqs.get_queue_attributes(
+            QueueUrl=resources.queue_url, AttributeNames=["Policy"]
+        )["Attributes"].get("Policy")
+        if _same_json(current_policy, policy_document):
+            self.report.add("unchanged", "queue policy", declaration.domain)
+        else:
+            self.sqs.set_queue_attributes(
+                QueueUrl=resources.queue_url, Attributes={"Policy": policy_document}
+            )
+            self.report.add(
+                "updated" if current_policy else "created", "queue policy", declaration.domain
+            )
+
+    def run(self) -> ProvisionReport:
+        for declaration in self.federation.publishers():
+            self.ensure_topic_once(declaration)
+        for declaration in self.federation.subscribers():
+            self.ensure_queues(declaration)
+            self.ensure_subscriptions(declaration)
+        return self.report
+
+
+def _same_json(current: str | None, wanted: str) -> bool:
+    if not current:
+        return False
+    try:
+        return bool(json.loads(current) == json.loads(wanted))
+    except ValueError:
+        return False
+
+
+def _same_attribute(current: str | None, wanted: str) -> bool:
+    if current == wanted:
+        return True
+    return wanted.startswith("{") and _same_json(current, wanted)
+
+
+def provision(
+    federation: Federation,
+    sns: Any,
+    sqs: Any,
+    settings: FederationSettings | None = None,
+) -> ProvisionReport:
+    """Create or update every resource the declarations need; returns what was done."""
+    return _Provisioner(federation, settings or FederationSettings(), sns, sqs).run()
+
+
+def save_blocks(report: ProvisionReport, credentials: Any) -> list[str]:
+    """Save an `SnsTopic` and an `SqsQueue` block per domain, named after it; returns the slugs."""
+    from prefect_federation.blocks import SnsTopic, SqsQueue
+
+    saved = []
+    for domain, resources in sorted(report.resources.items()):
+        if resources.topic_arn:
+            SnsTopic(credentials=credentials, topic_arn=resources.topic_arn).save(
+                domain, overwrite=True
+            )
+            saved.append(f"federation-sns-topic/{domain}")
+        if resources.queue_url:
+            SqsQueue(
+                credentials=credentials,
+                queue_url=resources.queue_url,
+                dead_letter_queue_url=resources.dlq_url,
+            ).save(domain, overwrite=True)
+            saved.append(f"federation-sqs-queue/{domain}")
+    return saved

@@ -1,0 +1,187 @@
+"""Publishing from flows: on completion (`@publishes`) or at a material step (`publish_event`).
+
+```python
+from prefect import flow
+from prefect_federation import publishes, publish_event
+
+@flow
+@publishes("ingestion.completed")          # the return value becomes the event's data
+def ingest(snapshot_date: str) -> IngestionResult:
+    publish_event("ingestion.landed", {"snapshot_date": snapshot_date})   # mid-flow
+    ...
+```
+
+Inside a run the listener started, a published event carries the chain along: the same
+`correlationid`, and `causationid` = the event that started this run. A publish that fails after its
+retries raises, so the flow run fails: an event is never dropped in silence.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar, cast
+from uuid import UUID
+
+from prefect import task
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from prefect_federation.events import EventEnvelope, domain_of
+from prefect_federation.publisher import Publisher
+
+__all__ = [
+    "build_event",
+    "chain_context",
+    "publish_event",
+    "publishes",
+    "resolve_publisher",
+    "use_publisher",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_publisher_override: ContextVar[Publisher | None] = ContextVar("publisher_override", default=None)
+
+
+@contextmanager
+def use_publisher(publisher: Publisher) -> Iterator[Publisher]:
+    """Publish through `publisher` inside this block (tests, dry runs)."""
+    token = _publisher_override.set(publisher)
+    try:
+        yield publisher
+    finally:
+        _publisher_override.reset(token)
+
+
+def resolve_publisher(source: str) -> Publisher:
+    """The publisher for a domain: an override, else the domain's `SnsTopic` block."""
+    override = _publisher_override.get()
+    if override is not None:
+        return override
+    from prefect_federation.blocks import SnsTopic
+    from prefect_federation.errors import ConfigError
+
+    try:
+        block = cast(SnsTopic, SnsTopic.load(source))
+    except ValueError as exc:
+        raise ConfigError(
+            f"no SnsTopic block named {source!r}: run `prefect-federation provision` to create "
+            f"the domain's topic and its block ({exc})"
+        ) from exc
+    return block.publisher()
+
+
+def chain_context() -> dict[str, Any]:
+    """Correlation, causation and flow-run reference of the current flow run, if any."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return {}
+    flow_run = context.flow_run
+    labels = {str(k): str(v) for k, v in (getattr(flow_run, "labels", None) or {}).items()}
+    tags = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in flow_run.tags or [] if ":" in t}
+    result: dict[str, Any] = {"flowrunid": flow_run.id}
+    correlation = labels.get("federation.correlation.id") or tags.get("correlation-id")
+    causation = labels.get("federation.event.id") or tags.get("event-id")
+    if correlation:
+        result["correlationid"] = UUID(correlation)
+    if causation:
+        result["causationid"] = UUID(causation)
+    from prefect.runtime import flow_run as runtime_flow_run
+
+    url = runtime_flow_run.ui_url
+    if url:
+        result["flowrunurl"] = url
+    return result
+
+
+def _as_data(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    data = to_jsonable_python(value)
+    if not isinstance(data, dict):
+        raise TypeError(
+            "event data must be a pydantic model or a dict (a JSON object), "
+            f"not {type(value).__name__}"
+        )
+    return data
+
+
+def build_event(
+    event_type: str,
+    data: Any = None,
+    *,
+    source: str | None = None,
+    subject: str | None = None,
+) -> EventEnvelope:
+    """An envelope for `event_type`, carrying the current run's chain context."""
+    return EventEnvelope(
+        type=event_type,
+        source=source or domain_of(event_type),
+        subject=subject,
+        data=_as_data(data),
+        **chain_context(),
+    )
+
+
+def _publish(
+    event_type: str,
+    data: Any = None,
+    *,
+    source: str | None = None,
+    subject: str | None = None,
+) -> EventEnvelope:
+    envelope = build_event(event_type, data, source=source, subject=subject)
+    resolve_publisher(envelope.source).publish(envelope)
+    return envelope
+
+
+publish_event = task(
+    name="publish-event",
+    retries=3,
+    retry_delay_seconds=[1.0, 4.0, 10.0],
+    task_run_name="publish {event_type}",
+)(_publish)
+"""A task: publish an event now (retried; raises after the last retry so the run fails)."""
+
+
+def publishes(
+    event_type: str, *, source: str | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Publish `event_type` when the decorated flow function completes; its return value (a
+    pydantic model or a dict) becomes the event's data. Put it *below* `@flow`."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        from prefect import Flow
+
+        if isinstance(fn, Flow):
+            raise TypeError(
+                f"@publishes({event_type!r}) must be placed below @flow, on the function itself"
+            )
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                result = await fn(*args, **kwargs)
+                publish_event(event_type, result, source=source)
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            result = fn(*args, **kwargs)
+            publish_event(event_type, result, source=source)
+            return result
+
+        return wrapper
+
+    return decorate

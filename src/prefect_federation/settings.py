@@ -1,0 +1,57 @@
+"""Process settings (pydantic-settings). Named infrastructure and credentials live in blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["FederationSettings", "ListenerSettings"]
+
+
+class FederationSettings(BaseSettings):
+    """Where the declarations are and how AWS resources are named (`PREFECT_FEDERATION_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PREFECT_FEDERATION_", extra="ignore")
+
+    declarations: Path = Field(
+        default=Path("deployments"),
+        description="A directory of domain declarations (*.yaml), or one declaration file.",
+    )
+    name_prefix: str = Field(
+        default="federation-",
+        pattern=r"^[a-zA-Z0-9_-]{0,40}$",
+        description="Prefix of every topic and queue name, e.g. one per environment.",
+    )
+    aws_credentials_block: str | None = Field(
+        default=None,
+        description="Name of a prefect-aws AwsCredentials block; unset: the AWS environment.",
+    )
+    max_receive_count: int = Field(
+        default=5, ge=1, le=1000, description="Receives before SQS moves a message to the DLQ."
+    )
+    visibility_timeout: int = Field(
+        default=60, ge=1, le=43200, description="Queue visibility timeout in seconds."
+    )
+
+
+class ListenerSettings(BaseSettings):
+    """A listener process's knobs (`PREFECT_FEDERATION_LISTENER_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="PREFECT_FEDERATION_LISTENER_", extra="ignore")
+
+    domain: str | None = Field(default=None, description="The domain this listener serves.")
+    wait_time_seconds: int = Field(
+        default=20, ge=0, le=20, description="SQS long-poll wait per receive."
+    )
+    max_messages: int = Field(default=10, ge=1, le=10, description="Messages per receive.")
+    visibility_timeout: int = Field(
+        default=60,
+        ge=2,
+        le=43200,
+        description="How long a received message stays hidden; extended while it is handled.",
+    )
+    concurrency: int = Field(
+        default=10, ge=1, le=64, description="Messages of one batch handled at once."
+    )
