@@ -267,14 +267,18 @@ def demo(
     once: Annotated[
         bool, typer.Option(help="Exit 0 when the whole chain has completed (non-zero on failure).")
     ] = False,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the chain with --once.")
-    ] = 300,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the chain.")] = 300,
+    region: Annotated[
+        str, typer.Option(help="Region of the first event (north/south notify; east/west do not).")
+    ] = "north",
+    home: Annotated[
+        Path | None, typer.Option(help="Where the demo keeps its state (default ./.federation).")
+    ] = None,
 ) -> None:
     """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
     from prefect_federation.demo import run_demo
 
-    raise typer.Exit(run_demo(once=once, timeout=timeout))
+    raise typer.Exit(run_demo(once=once, timeout=timeout, home=home, region=region))
 
 
 def main() -> None:  # pragma: no cover - console entry point

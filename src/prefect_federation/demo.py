@@ -1,10 +1,341 @@
-"""The worked example, end to end, in one command (see README)."""
+"""`prefect-federation demo`: the worked example, end to end, in one command.
+
+Starts what is not configured (moto server for AWS, a Prefect server on SQLite), registers the
+blocks, provisions topics and queues, deploys every domain, starts each domain's worker and
+listener, publishes the first event and shows the chain's runs as they happen.
+"""
 
 from __future__ import annotations
 
-__all__ = ["run_demo"]
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from rich.console import Console
+from rich.table import Table
+
+from prefect_federation.stack import Stack, quiet_env
+
+__all__ = ["DEMO_CHAIN", "run_demo"]
+
+CREDENTIALS_BLOCK = "federation-aws"
+FIRST_EVENT = "vendor.file-delivered"
+DEMO_CHAIN = {
+    "land-raw-data/ingestion": "ingestion",
+    "build-customer-master/customer-master": "customer-master",
+    "score-customers/scoring": "scoring",
+    "write-risk-report/reporting": "reporting",
+    "notify-on-call/notifications": "notifications",
+}
+"""The runs one `vendor.file-delivered` event for region `north` starts, by deployment."""
+
+TERMINAL_FAILURES = {"FAILED", "CRASHED", "CANCELLED"}
 
 
-def run_demo(once: bool = False, timeout: float = 300) -> int:
+class DemoFailed(Exception):
+    """The chain did not complete; the message says why."""
+
+
+class Demo:
+    def __init__(self, project: Path, home: Path, console: Console, region: str) -> None:
+        self.project = project
+        self.home = home
+        self.console = console
+        self.region = region
+        self.stack = Stack(home)
+        self.env: dict[str, str] = {}
+        self.api_url = ""
+        self.ui_url = ""
+        self.started = time.monotonic()
+        self.timings: dict[str, float] = {}
+
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self.started
+        self.console.print(f"[dim]{elapsed:6.1f}s[/dim] {text}", highlight=False, soft_wrap=True)
+
+    # -- infrastructure ---------------------------------------------------------------------
+
+    def start_aws(self) -> dict[str, str]:
+        configured = os.environ.get("AWS_ENDPOINT_URL")
+        if configured:
+            self.say(f"AWS endpoint: configured, {configured}")
+            return {"AWS_ENDPOINT_URL": configured}
+        if os.environ.get("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
+            self.say("AWS: the configured AwsCredentials block")
+            return {}
+        _, url = self.stack.start_moto()
+        self.say(f"AWS endpoint: embedded moto server at {url}")
+        return {"AWS_ENDPOINT_URL": url}
+
+    def start_prefect(self) -> None:
+        configured = os.environ.get("PREFECT_API_URL")
+        if configured:
+            self.api_url = configured.rstrip("/")
+            self.say(f"Prefect API: configured, {self.api_url}")
+        else:
+            self.say("starting a Prefect server (SQLite) ...")
+            _, self.api_url = self.stack.start_prefect_server(self.home / "prefect")
+            self.say(f"Prefect API: embedded server at {self.api_url}")
+        self.ui_url = self.api_url.removesuffix("/api")
+        self.timings["infrastructure_ready_s"] = time.monotonic() - self.started
+
+    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = quiet_env(
+            {
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_FEDERATION_DECLARATIONS": str(self.project / "deployments"),
+                "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK": os.environ.get(
+                    "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", CREDENTIALS_BLOCK
+                ),
+                "PREFECT_FEDERATION_DEMO_DATA": str(self.home / "data"),
+                "PREFECT_WORKER_QUERY_SECONDS": os.environ.get("PREFECT_WORKER_QUERY_SECONDS", "2"),
+                "PREFECT_WORKER_PREFETCH_SECONDS": "0",
+                "PREFECT_LOGGING_LEVEL": "INFO",
+            }
+        )
+        env.pop("AWS_ENDPOINT_URL", None)  # the credentials block carries the endpoint
+        env.update(extra or {})
+        return env
+
+    def save_credentials(self, aws_env: dict[str, str]) -> Any:
+        from prefect_aws import AwsClientParameters, AwsCredentials
+
+        if "AWS_ENDPOINT_URL" in aws_env and not os.environ.get(
+            "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"
+        ):
+            embedded = aws_env["AWS_ENDPOINT_URL"] != os.environ.get("AWS_ENDPOINT_URL")
+            AwsCredentials(
+                aws_access_key_id="demo" if embedded else os.environ.get("AWS_ACCESS_KEY_ID"),
+                aws_secret_access_key="demo"
+                if embedded
+                else os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                aws_client_parameters=AwsClientParameters(endpoint_url=aws_env["AWS_ENDPOINT_URL"]),
+            ).save(CREDENTIALS_BLOCK, overwrite=True)
+            self.say(f"saved AwsCredentials block {CREDENTIALS_BLOCK!r}")
+        name = os.environ.get("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", CREDENTIALS_BLOCK)
+        return AwsCredentials.load(name)
+
+    def provision(self, credentials: Any) -> None:
+        from prefect_federation.aws import aws_client
+        from prefect_federation.blocks import SnsTopic, SqsQueue
+        from prefect_federation.declarations import load_federation
+        from prefect_federation.provision import provision, save_blocks
+        from prefect_federation.settings import FederationSettings
+
+        SnsTopic.register_type_and_schema()
+        SqsQueue.register_type_and_schema()
+        settings = FederationSettings(declarations=self.project / "deployments")
+        federation = load_federation(settings.declarations)
+        report = provision(
+            federation, aws_client(credentials, "sns"), aws_client(credentials, "sqs"), settings
+        )
+        created = sum(1 for action, _, _ in report.actions if action != "unchanged")
+        self.say(
+            f"provisioned {len(report.actions)} resources ({created} created or updated): "
+            "topics, queues, DLQs, filtered subscriptions"
+        )
+        save_blocks(report, credentials)
+
+    def deploy(self) -> None:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import WorkPoolCreate
+        from prefect.exceptions import ObjectAlreadyExists
+
+        domains = sorted(set(DEMO_CHAIN.values()))
+        with get_client(sync_client=True) as client:
+            for domain in domains:
+                with contextlib.suppress(ObjectAlreadyExists):
+                    client.create_work_pool(WorkPoolCreate(name=domain, type="process"))
+        prefect = str(Path(sys.executable).with_name("prefect"))
+        args = [prefect, "--no-prompt", "deploy"]
+        for domain in domains:
+            args += ["--name", f"*/{domain}"]
+        self.say("deploying every domain: " + " ".join(args[1:]))
+        process = self.stack.start("deploy", args, self.child_env(), cwd=self.project)
+        if process.popen.wait(300) != 0:
+            raise DemoFailed(f"`prefect deploy` failed:\n{process.tail()}")
+        self.say(f"deployed {len(domains)} domains, one work pool each")
+
+    def start_domains(self) -> None:
+        prefect = str(Path(sys.executable).with_name("prefect"))
+        cli = str(Path(sys.executable).with_name("prefect-federation"))
+        for domain in sorted(set(DEMO_CHAIN.values())):
+            self.stack.start(
+                f"worker-{domain}",
+                [prefect, "worker", "start", "--pool", domain, "--type", "process"],
+                self.child_env(),
+                cwd=self.project,
+            )
+            self.stack.start(
+                f"listener-{domain}",
+                [cli, "listen", "--domain", domain],
+                self.child_env(),
+                cwd=self.project,
+            )
+        self.say(f"started a worker and a listener per domain (logs in {self.stack.logs})")
+
+    # -- the chain --------------------------------------------------------------------------
+
+    def publish_first_event(self) -> UUID:
+        from prefect_federation.blocks import SnsTopic
+        from prefect_federation.events import EventEnvelope
+
+        envelope = EventEnvelope(
+            type=FIRST_EVENT,
+            source="vendor",
+            data={
+                "snapshot_date": datetime.now(UTC).date().isoformat(),
+                "region": self.region,
+                "rows": 3000,
+            },
+        )
+        topic: Any = SnsTopic.load("vendor")
+        topic.publisher().publish(envelope)
+        self.timings["published_at_s"] = time.monotonic() - self.started
+        self.say(f"published [bold]{envelope.type}[/bold] {envelope.id} (region {self.region})")
+        return envelope.id
+
+    def watch(self, correlation_id: UUID, timeout: float) -> list[Any]:
+        from prefect.client.orchestration import get_client
+
+        from prefect_federation.chain import chain_runs
+
+        seen: dict[UUID, str] = {}
+        names: dict[UUID, str] = {}
+        deadline = time.monotonic() + timeout
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                self.check_processes()
+                runs = chain_runs(client, correlation_id)
+                for run in runs:
+                    if run.deployment_id and run.deployment_id not in names:
+                        deployment = client.read_deployment(run.deployment_id)
+                        flow = client.read_flow(deployment.flow_id)
+                        names[run.deployment_id] = f"{flow.name}/{deployment.name}"
+                    state = run.state.type.value if run.state else "?"
+                    if seen.get(run.id) != state:
+                        seen[run.id] = state
+                        self.report_run(run, names.get(run.deployment_id or run.id, "?"), state)
+                by_deployment = {names.get(r.deployment_id or r.id): r for r in runs}
+                failed = [r for r in runs if r.state and r.state.type.value in TERMINAL_FAILURES]
+                if failed:
+                    run = failed[0]
+                    raise DemoFailed(
+                        f"run {run.name} of {names.get(run.deployment_id or run.id)} ended "
+                        f"{run.state.type.value}: {run.state.message}"  # type: ignore[union-attr]
+                    )
+                done = all(
+                    (r := by_deployment.get(d)) is not None
+                    and r.state is not None
+                    and r.state.type.value == "COMPLETED"
+                    for d in DEMO_CHAIN
+                )
+                if done:
+                    return runs
+                time.sleep(0.5)
+        created = {names.get(r.deployment_id or r.id) for r in runs}
+        missing = [d for d in DEMO_CHAIN if d not in created]
+        raise DemoFailed(
+            f"the chain did not complete within {timeout:.0f}s; no run yet of: "
+            f"{', '.join(missing) or 'none (runs not finished)'}. Logs: {self.stack.logs}"
+        )
+
+    def report_run(self, run: Any, deployment: str, state: str) -> None:
+        domain = DEMO_CHAIN.get(deployment, "?")
+        if state == "SCHEDULED":
+            event = next((t for t in run.tags if t.startswith("event-type:")), "event-type:?")
+            self.timings.setdefault("first_run_created_s", time.monotonic() - self.started)
+            self.say(
+                f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] of {deployment} created "
+                f"by {event.split(':', 1)[1]}  {self.ui_url}/runs/flow-run/{run.id}"
+            )
+        else:
+            color = {"COMPLETED": "green", "RUNNING": "yellow"}.get(state, "red")
+            self.say(
+                f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] "
+                f"[{color}]{state.lower()}[/{color}]"
+            )
+
+    def check_processes(self) -> None:
+        for process in self.stack.processes:
+            if process.name != "deploy" and not process.alive():
+                raise DemoFailed(
+                    f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
+                )
+
+    def summary(self, runs: list[Any]) -> None:
+        table = Table("domain", "run", "state", "duration", "Prefect UI")
+        for run in runs:
+            state = run.state.type.value.lower() if run.state else "?"
+            duration = f"{run.total_run_time.total_seconds():.1f}s"
+            domain = next((t.split(":", 1)[1] for t in run.tags if t.startswith("domain:")), "?")
+            table.add_row(
+                domain, run.name, state, duration, f"{self.ui_url}/runs/flow-run/{run.id}"
+            )
+        self.console.print(table)
+
+
+def run_demo(
+    once: bool = False,
+    timeout: float = 300,
+    home: Path | None = None,
+    region: str = "north",
+) -> int:
     """Run the demo; returns the process exit code."""
-    raise NotImplementedError
+    console = Console()
+    project = Path.cwd()
+    if not (project / "prefect.yaml").exists() or not (project / "deployments").is_dir():
+        console.print(
+            "[red]error:[/red] run the demo from the project's root (where prefect.yaml "
+            "and deployments/ are)"
+        )
+        return 2
+    demo = Demo(project, (home or project / ".federation").resolve(), console, region)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+        aws_env = demo.start_aws()
+        demo.start_prefect()
+        with temporary_settings({PREFECT_API_URL: demo.api_url, PREFECT_UI_URL: demo.ui_url}):
+            credentials = demo.save_credentials(aws_env)
+            demo.provision(credentials)
+            demo.deploy()
+            demo.start_domains()
+            correlation_id = demo.publish_first_event()
+            runs = demo.watch(correlation_id, timeout)
+            demo.summary(runs)
+            demo.say(
+                f"[green]the whole chain completed[/green]: {len(runs)} runs in "
+                f"{time.monotonic() - demo.started - demo.timings['published_at_s']:.1f}s after "
+                f"the first event. Prefect UI: {demo.ui_url}"
+            )
+            if not once:
+                demo.say("the stack stays up: browse the UI; Ctrl-C stops everything")
+                while not stop.is_set():
+                    demo.check_processes()
+                    stop.wait(1)
+        return 0
+    except DemoFailed as exc:
+        console.print(f"[red]demo failed:[/red] {exc}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        demo.say("stopping every process the demo started ...")
+        demo.stack.stop()

@@ -184,7 +184,7 @@ class _Provisioner:
         )
         redrive = {
             "deadLetterTargetArn": resources.dlq_arn,
-            "maxReceiveCount": str(self.settings.max_receive_count),
+            "maxReceiveCount": self.settings.max_receive_count,
         }
         resources.queue_url, resources.queue_arn = self._ensure_queue(
             queue_name(prefix, domain, fifo),
@@ -259,9 +259,11 @@ class _Provisioner:
                     f"{topic_arn.rsplit(':', 1)[-1]} -> {declaration.domain} (no longer declared)",
                 )
         policy_document = json.dumps(queue_policy(resources.queue_arn, list(wanted)))
-        current_policy = self.sqs.get_queue_attributes(
-            QueueUrl=resources.queue_url, AttributeNames=["Policy"]
-        )["Attributes"].get("Policy")
+        current_policy = (
+            self.sqs.get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=["All"])
+            .get("Attributes", {})
+            .get("Policy")
+        )
         if _same_json(current_policy, policy_document):
             self.report.add("unchanged", "queue policy", declaration.domain)
         else:

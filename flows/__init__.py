@@ -1,0 +1,1 @@
+"""The worked example: the monolith's scoring pipeline, split into domains."""

@@ -1,0 +1,73 @@
+"""Helpers for the moto-server integration tests: declarations built in code, provisioning,
+queue depths. Every test gets its own `name_prefix`, so tests sharing one moto server never
+collide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from prefect_federation.declarations import DomainDeclaration, Federation, build_federation
+from prefect_federation.provision import ProvisionReport, provision
+from prefect_federation.settings import FederationSettings
+
+MAX_RECEIVE_COUNT = 7  # not the default (5), so a test can tell the setting was used
+VISIBILITY_TIMEOUT = 45  # not the default (60)
+
+Federate = Callable[..., Federation]
+Provision = Callable[..., tuple[Federation, ProvisionReport]]
+Depth = Callable[[str], tuple[int, int]]
+
+
+def federation_of(*domains: dict[str, Any]) -> Federation:
+    """A Federation from declaration dicts, as if each came from its own YAML file."""
+    return build_federation(
+        (f"<test:{d['domain']}>", DomainDeclaration.model_validate(d)) for d in domains
+    )
+
+
+@pytest.fixture
+def settings(name_prefix: str) -> FederationSettings:
+    return FederationSettings(
+        name_prefix=name_prefix,
+        max_receive_count=MAX_RECEIVE_COUNT,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+    )
+
+
+@pytest.fixture
+def federate() -> Federate:
+    return federation_of
+
+
+@pytest.fixture
+def provisioned(sns: Any, sqs: Any, settings: FederationSettings) -> Provision:
+    """Build a federation from declaration dicts and provision it on moto."""
+
+    def run(*domains: dict[str, Any]) -> tuple[Federation, ProvisionReport]:
+        federation = federation_of(*domains)
+        return federation, provision(federation, sns, sqs, settings)
+
+    return run
+
+
+@pytest.fixture
+def depth(sqs: Any) -> Depth:
+    """(visible, in flight) messages of a queue, without a long poll."""
+
+    def run(queue_url: str) -> tuple[int, int]:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    return run

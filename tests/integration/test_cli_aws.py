@@ -1,0 +1,132 @@
+"""The CLI against moto server: provision (without blocks), publish, check."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from typer.testing import CliRunner
+
+from prefect_federation.cli import app
+
+pytestmark = pytest.mark.integration
+
+INGESTION_YAML = """\
+domain: ingestion
+publishes:
+  - type: ingestion.completed
+"""
+SCORING_YAML = """\
+domain: scoring
+subscribes:
+  - event: ingestion.completed
+    deployment: score-flow/score
+    parameters:
+      snapshot_date: "{{ event.data.snapshot_date }}"
+"""
+
+
+@pytest.fixture
+def runner(aws_env: str, name_prefix: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner whose environment points at moto, with this test's name prefix."""
+    monkeypatch.setenv("PREFECT_FEDERATION_NAME_PREFIX", name_prefix)
+    monkeypatch.setenv("COLUMNS", "400")  # rich must not wrap file names in messages
+    return CliRunner()
+
+
+@pytest.fixture
+def declarations(tmp_path: Path) -> Path:
+    directory = tmp_path / "deployments"
+    directory.mkdir()
+    (directory / "ingestion.yaml").write_text(INGESTION_YAML)
+    (directory / "scoring.yaml").write_text(SCORING_YAML)
+    return directory
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_cli_provision_without_blocks_creates_then_reports_no_changes(
+    runner: CliRunner, declarations: Path, sqs: Any, name_prefix: str
+) -> None:
+    first = runner.invoke(app, ["provision", "-d", str(declarations), "--no-save-blocks"])
+    assert first.exit_code == 0, first.output
+    assert "created" in first.stdout
+    assert "done" in first.stdout
+    assert "saved blocks" not in first.stdout
+    sqs.get_queue_url(QueueName=f"{name_prefix}scoring-inbox")  # raises if missing
+
+    second = runner.invoke(app, ["provision", "-d", str(declarations), "--no-save-blocks"])
+    assert second.exit_code == 0, second.output
+    assert "no changes" in second.stdout
+    assert "created" not in second.stdout
+
+
+def test_cli_publish_prints_the_event_id_and_the_event_reaches_the_subscriber(
+    runner: CliRunner, declarations: Path, sqs: Any, name_prefix: str
+) -> None:
+    provisioned = runner.invoke(app, ["provision", "-d", str(declarations), "--no-save-blocks"])
+    assert provisioned.exit_code == 0, provisioned.output
+
+    result = runner.invoke(
+        app, ["publish", "ingestion.completed", "--data", '{"snapshot_date": "2026-11-01"}']
+    )
+
+    assert result.exit_code == 0, result.output
+    event_id = UUID(result.stdout.strip().splitlines()[-1])
+    queue_url = sqs.get_queue_url(QueueName=f"{name_prefix}scoring-inbox")["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert envelope["id"] == str(event_id)
+    assert envelope["source"] == "ingestion"
+    assert envelope["data"] == {"snapshot_date": "2026-11-01"}
+
+
+def test_cli_publish_with_bad_json_data_exits_2_naming_the_data_option(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(app, ["publish", "ingestion.completed", "--data", "{not json"])
+
+    assert result.exit_code == 2
+    assert "--data" in _flat(result.stderr)
+    assert "not valid JSON" in _flat(result.stderr)
+    assert result.stdout == ""
+
+
+def test_cli_publish_to_an_unprovisioned_domain_exits_2_naming_it(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["publish", "nowhere.done", "--data", "{}"])
+
+    assert result.exit_code == 2
+    assert "'nowhere'" in _flat(result.stderr)
+
+
+def test_cli_check_accepts_good_declarations(runner: CliRunner, declarations: Path) -> None:
+    result = runner.invoke(app, ["check", "-d", str(declarations)])
+
+    assert result.exit_code == 0, result.output
+    assert "ingestion.completed -> score-flow/score" in result.stdout
+
+
+def test_cli_check_with_a_bad_yaml_file_exits_2_naming_the_file(
+    runner: CliRunner, declarations: Path
+) -> None:
+    (declarations / "broken-domain.yaml").write_text(
+        textwrap.dedent(
+            """\
+            domain: broken
+            publishes: [unclosed
+            """
+        )
+    )
+
+    result = runner.invoke(app, ["check", "-d", str(declarations)])
+
+    assert result.exit_code == 2
+    message = _flat(result.stderr)
+    assert "broken-domain.yaml" in message
+    assert "not valid YAML" in message

@@ -1,0 +1,216 @@
+"""The listener on a real SQS queue (moto server) with a recording launcher: runs, duplicates,
+and every class of bad message going to the DLQ with a reason."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from prefect_federation.declarations import Federation
+from prefect_federation.listener.consumer import Listener
+from prefect_federation.listener.launcher import RecordingLauncher
+from prefect_federation.provision import ProvisionReport
+from prefect_federation.publisher import SnsPublisher
+from prefect_federation.queue import SqsQueueClient
+from prefect_federation.settings import ListenerSettings
+from prefect_federation.testing import make_event
+
+pytestmark = pytest.mark.integration
+
+# the fixtures of tests/integration/conftest.py
+Provision = Callable[..., tuple[Federation, ProvisionReport]]
+Depth = Callable[[str], tuple[int, int]]
+
+INGESTION = {
+    "domain": "ingestion",
+    "publishes": [{"type": "ingestion.completed"}, {"type": "ingestion.started"}],
+}
+SCORING = {
+    "domain": "scoring",
+    "subscribes": [
+        {
+            "event": "ingestion.completed",
+            "deployment": "score-flow/score",
+            "parameters": {
+                "snapshot_date": "{{ event.data.snapshot_date }}",
+                "rows": "{{ event.data.rows }}",
+                "event_id": "{{ event.id }}",
+                "label": "rows={{ event.data.rows }}",
+                "fixed": "constant",
+            },
+        }
+    ],
+}
+GOOD_DATA = {"snapshot_date": "2026-11-01", "rows": 42, "extra": "not a parameter"}
+
+
+@dataclass
+class Setup:
+    listener: Listener
+    launcher: RecordingLauncher
+    publisher: SnsPublisher
+    queue_url: str
+    dlq_url: str
+
+
+@pytest.fixture
+def setup(provisioned: Provision, sns: Any, sqs: Any) -> Iterator[Setup]:
+    federation, report = provisioned(INGESTION, SCORING)
+    topic_arn = report.resources["ingestion"].topic_arn
+    queue_url = report.resources["scoring"].queue_url
+    dlq_url = report.resources["scoring"].dlq_url
+    assert topic_arn is not None
+    assert queue_url is not None
+    assert dlq_url is not None
+    launcher = RecordingLauncher()
+    listener = Listener(
+        federation.domain("scoring"),
+        SqsQueueClient(sqs, queue_url),
+        launcher,
+        federation=federation,
+        settings=ListenerSettings(domain="scoring", wait_time_seconds=1),
+    )
+    yield Setup(listener, launcher, SnsPublisher(sns, topic_arn), queue_url, dlq_url)
+    listener.stop()
+    listener._pool.shutdown(wait=True)
+
+
+def poll_until_empty(listener: Listener, depth: Depth, queue_url: str) -> list[Any]:
+    """Poll until the queue holds nothing (visible or in flight); a few polls at most."""
+    results: list[Any] = []
+    for _ in range(5):
+        results += listener.poll_once(wait_seconds=1)
+        if depth(queue_url) == (0, 0):
+            break
+    return results
+
+
+def test_a_published_event_becomes_one_run_request_with_the_rendered_parameters(
+    setup: Setup, depth: Depth
+) -> None:
+    event = make_event("ingestion.completed", GOOD_DATA)
+    setup.publisher.publish(event)
+
+    results = setup.listener.poll_once(wait_seconds=1)
+
+    assert [r.outcome.action for r in results] == ["ack"]
+    [request] = setup.launcher.requests
+    assert request.deployment == "score-flow/score"
+    assert request.parameters == {
+        "snapshot_date": "2026-11-01",
+        "rows": 42,
+        "event_id": str(event.id),
+        "label": "rows=42",
+        "fixed": "constant",
+    }
+    assert request.envelope.id == event.id
+    assert len(setup.launcher.runs) == 1
+    assert depth(setup.queue_url) == (0, 0)
+    assert depth(setup.dlq_url) == (0, 0)
+
+
+def test_an_unsubscribed_type_published_to_the_topic_never_reaches_the_listener(
+    setup: Setup, depth: Depth
+) -> None:
+    setup.publisher.publish(make_event("ingestion.started", GOOD_DATA))
+
+    assert depth(setup.queue_url) == (0, 0)
+    assert setup.listener.poll_once(wait_seconds=1) == []
+    assert setup.launcher.requests == []
+
+
+def test_the_same_event_delivered_twice_starts_one_run(setup: Setup, depth: Depth) -> None:
+    event = make_event("ingestion.completed", GOOD_DATA)
+    setup.publisher.publish(event)
+    setup.publisher.publish(event)  # a standard topic delivers both
+    assert depth(setup.queue_url) == (2, 0)
+
+    results = poll_until_empty(setup.listener, depth, setup.queue_url)
+
+    assert [r.outcome.action for r in results] == ["ack", "ack"]
+    assert len(setup.launcher.requests) == 2  # both deliveries were handled ...
+    assert len(setup.launcher.runs) == 1  # ... and made one run
+    assert depth(setup.queue_url) == (0, 0)
+
+
+def _envelope_body(event_type: str, data: dict[str, Any]) -> str:
+    return make_event(event_type, data).to_json()
+
+
+BAD_MESSAGES = [
+    pytest.param("this is { not json", ["EnvelopeParseError", "not JSON"], id="not-json"),
+    pytest.param("[1, 2, 3]", ["EnvelopeParseError", "not an object"], id="json-array"),
+    pytest.param(
+        json.dumps({"type": "ingestion.completed", "data": {}, "colour": "blue"}),
+        ["EnvelopeValidationError", "source", "colour"],
+        id="invalid-envelope",
+    ),
+    pytest.param(
+        _envelope_body("ingestion.completed", {"rows": 1}),
+        ["ParameterRenderError", "snapshot_date"],
+        id="template-missing-field",
+    ),
+    pytest.param(
+        _envelope_body("ingestion.exploded", GOOD_DATA),
+        ["UnsubscribedEventError", "ingestion.exploded"],
+        id="unknown-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "reason_mentions"), BAD_MESSAGES)
+def test_a_bad_message_lands_in_the_dlq_with_a_reason_and_the_listener_goes_on(
+    setup: Setup, sqs: Any, depth: Depth, body: str, reason_mentions: list[str]
+) -> None:
+    sqs.send_message(QueueUrl=setup.queue_url, MessageBody=body)
+
+    [result] = setup.listener.poll_once(wait_seconds=1)
+
+    assert result.outcome.action == "dead-letter"
+    assert setup.launcher.requests == []
+    assert depth(setup.queue_url) == (0, 0)
+    [dead] = sqs.receive_message(
+        QueueUrl=setup.dlq_url, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    )["Messages"]
+    assert dead["Body"] == body
+    reason = dead["MessageAttributes"]["federation-reason"]["StringValue"]
+    for mention in reason_mentions:
+        assert mention in reason
+
+    good = make_event("ingestion.completed", GOOD_DATA)
+    setup.publisher.publish(good)
+    [after] = setup.listener.poll_once(wait_seconds=1)
+    assert after.outcome.action == "ack"
+    assert [r.envelope.id for r in setup.launcher.requests] == [good.id]
+    assert depth(setup.queue_url) == (0, 0)
+
+
+def test_a_retryable_failure_leaves_the_message_and_it_comes_back_counted(
+    setup: Setup, sqs: Any, depth: Depth
+) -> None:
+    from prefect_federation.errors import PrefectApiUnavailable
+
+    setup.launcher.fail_with = PrefectApiUnavailable("down for the test")
+    setup.publisher.publish(make_event("ingestion.completed", GOOD_DATA))
+
+    [first] = setup.listener.poll_once(wait_seconds=1)
+
+    assert first.outcome.action == "retry"
+    assert first.outcome.delay_seconds > 0
+    assert depth(setup.queue_url) == (0, 1)  # still there, hidden for the back-off
+    assert depth(setup.dlq_url) == (0, 0)
+    # make it visible now rather than wait for the back-off, and let the launcher recover
+    sqs.change_message_visibility(
+        QueueUrl=setup.queue_url,
+        ReceiptHandle=first.message.receipt_handle,
+        VisibilityTimeout=0,
+    )
+    setup.launcher.fail_with = None
+    [second] = setup.listener.poll_once(wait_seconds=1)
+    assert second.outcome.action == "ack"
+    assert second.message.receive_count == 2
+    assert len(setup.launcher.runs) == 1
