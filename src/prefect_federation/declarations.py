@@ -80,6 +80,11 @@ class Subscription(_Strict):
         default_factory=dict,
         description="Run parameters; strings may be `{{ event... }}` templates.",
     )
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="Tells apart two subscriptions of one event to the same deployment.",
+    )
     adapter: Literal["envelope", "raw"] = Field(
         default="envelope",
         description="`raw`: accept plain JSON bodies (e.g. Airflow's SnsPublishOperator) as data.",
@@ -109,6 +114,20 @@ class DomainDeclaration(_Strict):
     fifo: bool = Field(default=False, description="Use FIFO topic/queue (ordered per group).")
     publishes: list[Publication] = Field(default_factory=list)
     subscribes: list[Subscription] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_run_per_subscription(self) -> DomainDeclaration:
+        seen: dict[tuple[str, str, str | None], int] = {}
+        for index, subscription in enumerate(self.subscribes):
+            key = (subscription.event, subscription.deployment, subscription.name)
+            if key in seen:
+                raise ValueError(
+                    f"subscribes[{index}] and subscribes[{seen[key]}] both run "
+                    f"{subscription.deployment!r} for {subscription.event!r}: give each a distinct "
+                    "`name` (it keeps their runs apart)"
+                )
+            seen[key] = index
+        return self
 
     @model_validator(mode="after")
     def _publishes_own_types(self) -> DomainDeclaration:

@@ -93,9 +93,9 @@ def chain_context() -> dict[str, Any]:
         result["correlationid"] = UUID(correlation)
     if causation:
         result["causationid"] = UUID(causation)
-    from prefect.runtime import flow_run as runtime_flow_run
+    from prefect_federation.listener.launcher import flow_run_ui_url
 
-    url = runtime_flow_run.ui_url
+    url = flow_run_ui_url(flow_run.id)
     if url:
         result["flowrunurl"] = url
     return result

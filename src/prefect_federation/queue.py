@@ -82,10 +82,13 @@ def dead_letter_attributes(
         "receive-count": str(message.receive_count),
         "dead-lettered-at": datetime.now(UTC).isoformat(),
     }
+    routing_first = sorted(
+        (n for n in message.attributes if not n.startswith(DLQ_ATTRIBUTE_PREFIX)),
+        key=lambda n: (n not in ("type", "source", "correlationid"), n),
+    )
     attributes = {
-        name: {"DataType": "String", "StringValue": value}
-        for name, value in message.attributes.items()
-        if not name.startswith(DLQ_ATTRIBUTE_PREFIX)
+        name: {"DataType": "String", "StringValue": message.attributes[name]}
+        for name in routing_first
     }
     keep = dict(list(attributes.items())[: 10 - len(ours)])
     keep.update(

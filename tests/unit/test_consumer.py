@@ -91,11 +91,6 @@ def test_backoff_doubles_per_receive_and_is_capped(receive_count: int, delay: in
     assert backoff_seconds(receive_count) == delay
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: backoff_seconds computes 2.0 ** receive_count before capping, which raises "
-    "OverflowError from the 1024th receive (a queue without a redrive policy retries forever)",
-)
 def test_backoff_stays_capped_for_a_very_high_receive_count() -> None:
     assert decide(PrefectApiUnavailable("down"), 1024, None) == Outcome(
         "retry", "PrefectApiUnavailable: down", 300
@@ -383,11 +378,6 @@ class _FailFirstLauncher(RecordingLauncher):
         return super().start(request)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on a FIFO queue the listener keeps handling (and acks) the later messages of a "
-    "message group after an earlier one of the group was left for retry, so order is lost",
-)
 def test_on_a_fifo_queue_a_retried_message_holds_back_the_rest_of_its_group(
     make_listener: Callable[..., Listener],
 ) -> None:

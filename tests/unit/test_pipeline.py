@@ -7,6 +7,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 import pytest
+from pydantic import ValidationError
 
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import (
@@ -126,12 +127,6 @@ def test_a_body_of_exactly_the_limit_is_not_refused_for_its_size() -> None:
     assert parse_message(body).id == envelope.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_message size-checks the SNS notification wrapper (escaped JSON, larger "
-    "than the event inside) against 256 KiB, so a legal event delivered without raw delivery "
-    "is refused",
-)
 def test_an_sns_wrapped_event_within_the_limit_is_not_refused_for_the_wrapper_size() -> None:
     envelope = make_event("ingestion.completed", {"items": ["a"] * 45_000})
     assert envelope.size() < MAX_EVENT_BYTES - 1024  # SnsPublisher would publish it
@@ -352,10 +347,6 @@ def test_a_null_filter_value_matches_an_explicit_null_but_not_a_missing_field() 
     assert match_subscriptions(nulls, make_event("ingestion.completed", {})) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: filters compare with Python ==, so `true` matches 1 / 1.0 and `1` matches true",
-)
 def test_a_boolean_filter_does_not_match_a_number() -> None:
     flagged = domain(
         {"event": "ingestion.completed", "filter": {"urgent": True}, "deployment": "a/b"}
@@ -424,20 +415,34 @@ def test_two_subscriptions_to_one_event_get_two_keys() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: two subscriptions of one event to the same deployment (different parameters) "
-    "derive the same idempotency key, so Prefect creates only one of the two runs",
-)
-def test_two_subscriptions_to_the_same_deployment_get_two_keys() -> None:
+def test_two_unnamed_subscriptions_to_the_same_deployment_are_refused() -> None:
+    with pytest.raises(ValidationError, match="give each a distinct `name`"):
+        domain(
+            {"event": "ingestion.completed", "deployment": "score/daily", "parameters": {"m": "a"}},
+            {"event": "ingestion.completed", "deployment": "score/daily", "parameters": {"m": "b"}},
+        )
+
+
+def test_two_named_subscriptions_to_the_same_deployment_get_two_keys() -> None:
     two = domain(
-        {"event": "ingestion.completed", "deployment": "score/daily", "parameters": {"m": "a"}},
-        {"event": "ingestion.completed", "deployment": "score/daily", "parameters": {"m": "b"}},
+        {
+            "event": "ingestion.completed",
+            "deployment": "score/daily",
+            "name": "model-a",
+            "parameters": {"m": "a"},
+        },
+        {
+            "event": "ingestion.completed",
+            "deployment": "score/daily",
+            "name": "model-b",
+            "parameters": {"m": "b"},
+        },
     )
 
     requests = plan_runs(make_event_body("ingestion.completed"), two)
 
     assert len({r.idempotency_key for r in requests}) == 2
+    assert [r.parameters for r in requests] == [{"m": "a"}, {"m": "b"}]
 
 
 def test_the_same_event_always_derives_the_same_key(scoring: DomainDeclaration) -> None:

@@ -200,7 +200,7 @@ def test_inside_a_listener_started_run_an_event_continues_the_chain(
     assert envelope.causationid == UUID("0b6f4a3e-6c1d-4c55-9a53-2f3b9d0e7a11")
     assert envelope.id != envelope.causationid
     assert envelope.flowrunid == in_a_flow_run.id
-    assert envelope.flowrunurl == f"http://ui.example/flow-runs/flow-run/{in_a_flow_run.id}"
+    assert envelope.flowrunurl == f"http://ui.example/runs/flow-run/{in_a_flow_run.id}"
 
 
 def test_the_chain_is_read_from_tags_when_the_run_has_no_labels(
@@ -227,11 +227,6 @@ def test_a_run_not_started_by_an_event_starts_a_new_chain(in_a_flow_run: SimpleN
     assert envelope.flowrunid == in_a_flow_run.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chain_context copies prefect.runtime.flow_run.ui_url, which is "
-    "'None/flow-runs/flow-run/<id>' when no UI URL is configured",
-)
 def test_no_flowrunurl_is_set_when_no_ui_url_is_configured(in_a_flow_run: SimpleNamespace) -> None:
     with temporary_settings(restore_defaults={PREFECT_UI_URL, PREFECT_API_URL}):
         assert PREFECT_UI_URL.value() is None

@@ -41,7 +41,7 @@ class Outcome:
 
 def backoff_seconds(receive_count: int, base: float = 2.0, cap: float = 300.0) -> int:
     """Exponential back-off for the n-th receive: 2, 4, 8 ... capped."""
-    return int(min(cap, base ** max(1, receive_count)))
+    return int(min(cap, base ** min(max(1, receive_count), 32)))
 
 
 def decide(
@@ -214,12 +214,36 @@ class Listener:
         keeper = _VisibilityKeeper(self.queue, messages, self.settings.visibility_timeout)
         keeper.start()
         try:
-            if self.queue.fifo or len(messages) == 1:
-                results = [self.handle(m) for m in messages]
+            if self.queue.fifo:
+                results = self._handle_in_order(messages)
+            elif len(messages) == 1:
+                results = [self.handle(messages[0])]
             else:
                 results = list(self._pool.map(self.handle, messages))
         finally:
             keeper.stop()
+        return results
+
+    def _handle_in_order(self, messages: list[ReceivedMessage]) -> list[MessageResult]:
+        """FIFO: in order; once a message of a group is left for retry, the rest of that group is
+        held back too (made visible again after the same delay), so the group keeps its order."""
+        results: list[MessageResult] = []
+        held: dict[str | None, Outcome] = {}
+        for message in messages:
+            blocked = held.get(message.group_id)
+            if blocked is not None:
+                outcome = Outcome(
+                    "retry",
+                    f"held back: an earlier message of group {message.group_id!r} is retried",
+                    blocked.delay_seconds,
+                )
+                self._apply(message, outcome)
+                results.append(MessageResult(message, outcome, []))
+                continue
+            result = self.handle(message)
+            if result.outcome.action == "retry":
+                held[message.group_id] = result.outcome
+            results.append(result)
         return results
 
     def poll_once(self, wait_seconds: int | None = None) -> list[MessageResult]:

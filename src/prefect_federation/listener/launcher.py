@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.responses import DeploymentResponse
 
-__all__ = ["PrefectLauncher", "RecordingLauncher", "RunLauncher", "StartedRun"]
+__all__ = [
+    "PrefectLauncher",
+    "RecordingLauncher",
+    "RunLauncher",
+    "StartedRun",
+    "flow_run_ui_url",
+]
 
 
 class StartedRun(BaseModel):
@@ -191,18 +197,21 @@ class PrefectLauncher:
             flow_run_id=flow_run.id,
             flow_run_name=flow_run.name,
             deployment=request.deployment,
-            ui_url=_ui_url(flow_run.id),
+            ui_url=flow_run_ui_url(flow_run.id),
         )
         if self.emit_events:
             _record_received_event(request, started)
         return started
 
 
-def _ui_url(flow_run_id: UUID) -> str | None:
+def flow_run_ui_url(flow_run_id: UUID) -> str | None:
+    """The run's page in the Prefect UI, when a UI URL is configured (Prefect's own `url_for`)."""
     from prefect.settings import PREFECT_UI_URL
+    from prefect.utilities.urls import url_for
 
-    base = PREFECT_UI_URL.value()
-    return f"{base.rstrip('/')}/runs/flow-run/{flow_run_id}" if base else None
+    if not PREFECT_UI_URL.value():
+        return None
+    return url_for("flow-run", obj_id=flow_run_id)
 
 
 def _record_received_event(request: RunRequest, run: StartedRun) -> None:

@@ -51,9 +51,9 @@ class RunRequest(BaseModel):
     envelope: EventEnvelope
 
 
-def _load_json_object(body: str, what: str) -> dict[str, Any]:
-    if len(body.encode()) > MAX_EVENT_BYTES:
-        raise EnvelopeParseError(f"{what} is {len(body.encode())} bytes; at most {MAX_EVENT_BYTES}")
+def _load_json_object(body: str, what: str, limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
+    if len(body.encode()) > limit:
+        raise EnvelopeParseError(f"{what} is {len(body.encode())} bytes; at most {limit}")
     try:
         value = json.loads(body)
     except ValueError as exc:
@@ -123,13 +123,25 @@ def parse_message(
         EnvelopeValidationError: JSON, but not a valid envelope.
     """
     attrs = dict(attributes or {})
-    document = _load_json_object(body, "message body")
+    # An SNS notification wraps the event in escaped JSON, larger than the event it carries:
+    # the event's own limit applies to the inner message; SQS bounds the wrapper (1 MiB).
+    size = len(body.encode())
+    too_large = EnvelopeParseError(f"message body is {size} bytes; at most {MAX_EVENT_BYTES}")
+    try:
+        document = _load_json_object(body, "message body", limit=4 * MAX_EVENT_BYTES)
+    except EnvelopeParseError:
+        if size > MAX_EVENT_BYTES:
+            raise too_large from None
+        raise
     if _is_sns_notification(document):
         inner, attrs = _unwrap_sns(document, attrs)
         message_id = document.get("MessageId", message_id)
         document = _load_json_object(inner, "SNS notification's Message")
+    elif size > MAX_EVENT_BYTES:
+        raise too_large
+    looks_like_envelope = "specversion" in document or {"id", "type", "source"} <= document.keys()
     if (
-        "specversion" not in document
+        not looks_like_envelope
         and domain is not None
         and any(s.adapter == "raw" for s in domain.subscribes)
     ):
@@ -172,11 +184,18 @@ def _lookup(data: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _same_json_value(a: Any, b: Any) -> bool:
+    """JSON equality: `true` is not `1`, but `1` is `1.0`."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
 def _filter_matches(subscription: Subscription, envelope: EventEnvelope) -> bool:
     for path, accepted in subscription.filter.items():
         value = _lookup(envelope.data, path)
         options = accepted if isinstance(accepted, list) else [accepted]
-        if value is _MISSING or value not in options:
+        if value is _MISSING or not any(_same_json_value(value, o) for o in options):
             return False
     return True
 
@@ -223,7 +242,8 @@ def render_parameters(subscription: Subscription, envelope: EventEnvelope) -> di
 def derive_idempotency_key(envelope: EventEnvelope, subscription: Subscription) -> str:
     """One event -> one run per subscription. Prefect scopes keys per flow, so the key names the
     deployment too."""
-    return f"federation:{envelope.source}:{envelope.id}:{subscription.deployment}"
+    key = f"federation:{envelope.source}:{envelope.id}:{subscription.deployment}"
+    return f"{key}:{subscription.name}" if subscription.name else key
 
 
 def run_tags(envelope: EventEnvelope) -> list[str]:
