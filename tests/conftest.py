@@ -57,3 +57,50 @@ def sns(aws_env: str) -> Any:
 @pytest.fixture
 def sqs(aws_env: str) -> Any:
     return boto3.client("sqs", region_name="us-east-1", endpoint_url=aws_env)
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A Prefect server for the session (Prefect's own test harness: a real server process on a
+    temporary SQLite database)."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
+def work_pool(prefect_api: str) -> str:
+    """A process work pool for test deployments (no worker: runs stay scheduled)."""
+    from contextlib import suppress
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
+        client.create_work_pool(WorkPoolCreate(name="tests", type="process"))
+    return "tests"
+
+
+@pytest.fixture(scope="session")
+def make_deployment(work_pool: str) -> Any:
+    """Register a deployment of a Python function's signature: returns `flow/deployment`."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.callables import parameter_schema
+
+    def make(fn: Any, flow_name: str, name: str = "test", enforce: bool = True) -> str:
+        with get_client(sync_client=True) as client:
+            flow_id = client.create_flow_from_name(flow_name)
+            client.create_deployment(
+                flow_id=flow_id,
+                name=name,
+                work_pool_name=work_pool,
+                parameter_openapi_schema=parameter_schema(fn).model_dump_for_openapi(),
+                enforce_parameter_schema=enforce,
+                entrypoint="flows/none.py:none",
+            )
+        return f"{flow_name}/{name}"
+
+    return make

@@ -29,7 +29,7 @@ def federation_of(*domains: dict[str, Any]) -> Federation:
 
 
 @pytest.fixture
-def settings(name_prefix: str) -> FederationSettings:
+def federation_settings(name_prefix: str) -> FederationSettings:
     return FederationSettings(
         name_prefix=name_prefix,
         max_receive_count=MAX_RECEIVE_COUNT,
@@ -43,12 +43,12 @@ def federate() -> Federate:
 
 
 @pytest.fixture
-def provisioned(sns: Any, sqs: Any, settings: FederationSettings) -> Provision:
+def provisioned(sns: Any, sqs: Any, federation_settings: FederationSettings) -> Provision:
     """Build a federation from declaration dicts and provision it on moto."""
 
     def run(*domains: dict[str, Any]) -> tuple[Federation, ProvisionReport]:
         federation = federation_of(*domains)
-        return federation, provision(federation, sns, sqs, settings)
+        return federation, provision(federation, sns, sqs, federation_settings)
 
     return run
 

@@ -214,3 +214,75 @@ def test_a_retryable_failure_leaves_the_message_and_it_comes_back_counted(
     assert second.outcome.action == "ack"
     assert second.message.receive_count == 2
     assert len(setup.launcher.runs) == 1
+
+
+def test_a_message_that_keeps_failing_is_dead_lettered_with_the_last_error_at_max_receives(
+    setup: Setup, sqs: Any, depth: Depth
+) -> None:
+    from prefect_federation.errors import PrefectApiUnavailable
+
+    max_receives = setup.listener.queue.max_receive_count()
+    assert max_receives is not None
+    setup.launcher.fail_with = PrefectApiUnavailable("still down")
+    setup.publisher.publish(make_event("ingestion.completed", GOOD_DATA))
+
+    outcomes = []
+    for _ in range(max_receives):
+        [result] = setup.listener.poll_once(wait_seconds=1)
+        outcomes.append(result.outcome.action)
+        if result.outcome.action == "retry":  # skip the back-off
+            sqs.change_message_visibility(
+                QueueUrl=setup.queue_url,
+                ReceiptHandle=result.message.receipt_handle,
+                VisibilityTimeout=0,
+            )
+
+    assert outcomes == ["retry"] * (max_receives - 1) + ["dead-letter"]
+    assert depth(setup.queue_url) == (0, 0)
+    [dead] = sqs.receive_message(
+        QueueUrl=setup.dlq_url, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    )["Messages"]
+    attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
+    assert f"gave up after {max_receives} receives" in attributes["federation-reason"]
+    assert "still down" in attributes["federation-reason"]
+    assert attributes["federation-receive-count"] == str(max_receives)
+
+
+def test_a_fifo_domain_runs_its_events_and_dead_letters_to_its_fifo_dlq(
+    provisioned: Provision, sns: Any, sqs: Any, depth: Depth
+) -> None:
+    federation, report = provisioned({**INGESTION, "fifo": True}, {**SCORING, "fifo": True})
+    topic_arn = report.resources["ingestion"].topic_arn
+    queue_url = report.resources["scoring"].queue_url
+    dlq_url = report.resources["scoring"].dlq_url
+    assert topic_arn is not None
+    assert queue_url is not None
+    assert dlq_url is not None
+    launcher = RecordingLauncher()
+    listener = Listener(
+        federation.domain("scoring"),
+        SqsQueueClient(sqs, queue_url),
+        launcher,
+        federation=federation,
+        settings=ListenerSettings(domain="scoring", wait_time_seconds=1),
+    )
+    publisher = SnsPublisher(sns, topic_arn)
+    good = [make_event("ingestion.completed", {**GOOD_DATA, "rows": n}) for n in range(3)]
+    bad = make_event("ingestion.completed", {"rows": 99})  # no snapshot_date
+    for event in (good[0], bad, good[1], good[2]):
+        publisher.publish(event)
+
+    results = poll_until_empty(listener, depth, queue_url)
+    listener._pool.shutdown(wait=True)
+
+    assert [r.outcome.action for r in results] == ["ack", "dead-letter", "ack", "ack"]
+    assert [r.parameters["rows"] for r in launcher.requests] == [0, 1, 2]  # in publish order
+    [dead] = sqs.receive_message(
+        QueueUrl=dlq_url,
+        WaitTimeSeconds=1,
+        MessageAttributeNames=["All"],
+        MessageSystemAttributeNames=["MessageGroupId"],
+    )["Messages"]
+    assert json.loads(dead["Body"])["id"] == str(bad.id)
+    assert dead["Attributes"]["MessageGroupId"] == "ingestion"
+    assert "ParameterRenderError" in dead["MessageAttributes"]["federation-reason"]["StringValue"]

@@ -1,0 +1,110 @@
+"""End to end: real `prefect server start`, real workers and listeners, moto server: the demo.
+
+A flow of one domain publishes on completion; the downstream domains' flows actually run, with the
+parameters the declarations render from the events.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from prefect_federation.demo import DEMO_CHAIN
+from prefect_federation.stack import Stack, quiet_env
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real `prefect server start` process, stopped after the module even on failure."""
+    home = tmp_path_factory.mktemp("prefect-e2e")
+    with Stack(home) as stack:
+        _, api = stack.start_prefect_server(home / "prefect")
+        yield api
+
+
+def run_demo(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    cli = str(Path(sys.executable).with_name("prefect-federation"))
+    return subprocess.run(
+        [cli, "demo", "--once", "--timeout", "240", "--home", str(home), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=480,
+    )
+
+
+def test_demo_runs_the_whole_chain_with_the_events_parameters(
+    prefect_server: str, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import SyncPrefectClient
+
+    from prefect_federation.chain import chain_runs
+
+    env = quiet_env({"PREFECT_API_URL": prefect_server})
+    for name in ("AWS_ENDPOINT_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
+        env.pop(name, None)  # embedded moto server
+
+    result = run_demo(tmp_path, env)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "the whole chain completed" in output
+    event_id = re.search(r"published vendor\.file-delivered (\S+)", output)
+    assert event_id, output[-2000:]
+    today = datetime.now(UTC).date().isoformat()
+
+    with SyncPrefectClient(prefect_server) as client:
+        runs = chain_runs(client, UUID(event_id.group(1)))
+        by_flow = {client.read_flow(r.flow_id).name: r for r in runs}
+        assert {f"{name.split('/')[0]}" for name in DEMO_CHAIN} == set(by_flow)
+        assert all(r.state is not None and r.state.is_completed() for r in runs)
+
+        data = tmp_path / "data"
+        assert by_flow["build-customer-master"].parameters == {
+            "batch_id": f"{today}-north",
+            "snapshot_date": today,
+            "region": "north",
+            "raw_path": str(data / "raw" / today / "north.csv"),
+            "expected_rows": 3000,
+        }
+        scoring = by_flow["score-customers"].parameters
+        assert scoring["model_version"] == "v2"
+        assert scoring["master_path"] == str(data / "master" / today / "north.csv")
+        notify = by_flow["notify-on-call"].parameters
+        assert notify["channel"] == "#risk-north"
+        assert isinstance(notify["high_risk"], int)
+        # every run after the first carries the chain: same correlation id, its own cause
+        for run in runs:
+            assert f"correlation-id:{event_id.group(1)}" in run.tags
+
+    report = (data / "reports" / today / "north.md").read_text()
+    assert f"# Risk report north {today}" in report
+    assert (data / "outbox" / f"{today}-north.json").exists()
+    assert not (tmp_path / "pids").exists()  # the stack recorded no process left running
+    assert processes_using(tmp_path) == []
+
+
+def processes_using(home: Path) -> list[int]:
+    """Pids of live processes whose environment points at this demo home."""
+    marker = f"PREFECT_FEDERATION_DEMO_DATA={home / 'data'}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
