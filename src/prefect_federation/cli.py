@@ -195,13 +195,15 @@ def provision(
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("botocore", "urllib3", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Our own handler on `prefect_federation` (Prefect configures the root logger on import)."""
+    import prefect  # noqa: F401  - let Prefect set up its logging first
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("prefect_federation")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
 
 
 @app.command()
@@ -233,7 +235,7 @@ def listen(
         if not declaration.subscribes:
             raise ConfigError(f"domain {domain!r} subscribes to nothing: no listener needed")
         queue = open_queue(declaration, settings)
-    except (ConfigError, ValueError) as exc:
+    except (FederationError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     launcher = PrefectLauncher()
     listener = Listener(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from prefect_federation.aws import aws_client, load_aws_credentials
 from prefect_federation.declarations import DomainDeclaration
-from prefect_federation.errors import ConfigError
+from prefect_federation.errors import AwsThrottled, ConfigError
 from prefect_federation.naming import queue_name, topic_name
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient
@@ -30,10 +32,13 @@ def open_publisher(
     """A publisher for `source`'s topic (FIFO or standard, whichever exists)."""
     sns = aws_client(load_aws_credentials(settings.aws_credentials_block), "sns")
     if topic_arn is None:
-        for fifo in (False, True):
-            topic_arn = find_topic_arn(sns, topic_name(settings.name_prefix, source, fifo))
-            if topic_arn:
-                break
+        try:
+            for fifo in (False, True):
+                topic_arn = find_topic_arn(sns, topic_name(settings.name_prefix, source, fifo))
+                if topic_arn:
+                    break
+        except (BotoCoreError, ClientError) as exc:
+            raise AwsThrottled(f"cannot reach SNS to find the topic of {source!r}: {exc}") from exc
     if topic_arn is None:
         raise ConfigError(
             f"no topic for domain {source!r} (looked for "
@@ -53,4 +58,6 @@ def open_queue(declaration: DomainDeclaration, settings: FederationSettings) -> 
             f"queue {name!r} of domain {declaration.domain!r} does not exist: run "
             "`prefect-federation provision`"
         ) from None
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsThrottled(f"cannot reach SQS to find queue {name!r}: {exc}") from exc
     return SqsQueueClient(sqs, url)

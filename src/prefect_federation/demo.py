@@ -181,7 +181,19 @@ class Demo:
                 self.child_env(),
                 cwd=self.project,
             )
+        self.wait_for_listeners()
         self.say(f"started a worker and a listener per domain (logs in {self.stack.logs})")
+
+    def wait_for_listeners(self, timeout: float = 90) -> None:
+        """Wait until every listener polls its queue (its log says so)."""
+        deadline = time.monotonic() + timeout
+        listeners = [p for p in self.stack.processes if p.name.startswith("listener-")]
+        while time.monotonic() < deadline:
+            self.check_processes()
+            if all("polling" in p.log_path.read_text(errors="replace") for p in listeners):
+                return
+            time.sleep(0.25)
+        raise DemoFailed(f"listeners did not start polling within {timeout:.0f}s")
 
     # -- the chain --------------------------------------------------------------------------
 
@@ -273,15 +285,30 @@ class Demo:
                 )
 
     def summary(self, runs: list[Any]) -> None:
-        table = Table("domain", "run", "state", "duration", "Prefect UI")
+        table = Table(
+            "domain",
+            "run",
+            "state",
+            "event -> run created",
+            "run time",
+            "Prefect UI",
+            title="the chain",
+            title_justify="left",
+        )
         for run in runs:
             state = run.state.type.value.lower() if run.state else "?"
             duration = f"{run.total_run_time.total_seconds():.1f}s"
             domain = next((t.split(":", 1)[1] for t in run.tags if t.startswith("domain:")), "?")
-            table.add_row(
-                domain, run.name, state, duration, f"{self.ui_url}/runs/flow-run/{run.id}"
+            event_time = (run.labels or {}).get("federation.event.time")
+            latency = (
+                f"{(run.created - datetime.fromisoformat(str(event_time))).total_seconds():.2f}s"
+                if event_time and run.created
+                else "?"
             )
-        self.console.print(table)
+            table.add_row(
+                domain, run.name, state, latency, duration, f"{self.ui_url}/runs/flow-run/{run.id}"
+            )
+        self.console.print(table, soft_wrap=True)
 
 
 def run_demo(
@@ -291,7 +318,7 @@ def run_demo(
     region: str = "north",
 ) -> int:
     """Run the demo; returns the process exit code."""
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     project = Path.cwd()
     if not (project / "prefect.yaml").exists() or not (project / "deployments").is_dir():
         console.print(

@@ -235,6 +235,20 @@ def test_a_changed_max_receive_count_updates_the_queue_redrive_policy(
     assert SqsQueueClient(sqs, queue_url).max_receive_count() == 3
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a domain name the declaration accepts (up to 63 characters) can make an SQS "
+    "queue name longer than SQS's 80 characters; provision then fails with a raw botocore "
+    "ClientError that names neither the domain nor the limit, instead of a ConfigError",
+)
+def test_a_domain_name_too_long_for_its_queue_name_is_a_config_error_naming_the_domain(
+    provisioned: Provision,
+) -> None:
+    long_domain = "scoring-" + "x" * 55  # 63 characters: a valid domain name
+    with pytest.raises(ConfigError, match=long_domain):
+        provisioned(INGESTION, subscriber(long_domain, "ingestion.completed"))
+
+
 def test_an_undeclared_upstream_without_a_topic_is_a_config_error_naming_the_domain(
     provisioned: Provision,
 ) -> None:

@@ -67,6 +67,17 @@ def test_cli_provision_without_blocks_creates_then_reports_no_changes(
     assert "created" not in second.stdout
 
 
+def test_cli_provision_with_an_unprovisioned_upstream_exits_2_naming_it(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "scoring.yaml").write_text(SCORING_YAML.replace("ingestion.", "vendor."))
+
+    result = runner.invoke(app, ["provision", "-d", str(tmp_path), "--no-save-blocks"])
+
+    assert result.exit_code == 2
+    assert "'vendor'" in _flat(result.stderr)
+
+
 def test_cli_publish_prints_the_event_id_and_the_event_reaches_the_subscriber(
     runner: CliRunner, declarations: Path, sqs: Any, name_prefix: str
 ) -> None:

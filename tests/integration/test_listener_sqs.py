@@ -286,3 +286,58 @@ def test_a_fifo_domain_runs_its_events_and_dead_letters_to_its_fifo_dlq(
     assert json.loads(dead["Body"])["id"] == str(bad.id)
     assert dead["Attributes"]["MessageGroupId"] == "ingestion"
     assert "ParameterRenderError" in dead["MessageAttributes"]["federation-reason"]["StringValue"]
+
+
+class FailingFirstLauncher(RecordingLauncher):
+    """Fails (retryably) every request for one event id; records the others."""
+
+    def __init__(self, failing_event_id: Any) -> None:
+        super().__init__()
+        self.failing_event_id = failing_event_id
+
+    def start(self, request: Any) -> Any:
+        from prefect_federation.errors import PrefectApiUnavailable
+
+        if request.envelope.id == self.failing_event_id:
+            raise PrefectApiUnavailable("down for this one")
+        return super().start(request)
+
+
+def test_on_a_fifo_queue_a_retried_event_holds_back_the_later_events_of_its_group(
+    provisioned: Provision, sns: Any, sqs: Any
+) -> None:
+    federation, report = provisioned({**INGESTION, "fifo": True}, {**SCORING, "fifo": True})
+    topic_arn = report.resources["ingestion"].topic_arn
+    queue_url = report.resources["scoring"].queue_url
+    assert topic_arn is not None
+    assert queue_url is not None
+    first, second = (make_event("ingestion.completed", {**GOOD_DATA, "rows": n}) for n in (1, 2))
+    launcher = FailingFirstLauncher(first.id)
+    listener = Listener(
+        federation.domain("scoring"),
+        SqsQueueClient(sqs, queue_url),
+        launcher,
+        federation=federation,
+        settings=ListenerSettings(domain="scoring", wait_time_seconds=1),
+    )
+    publisher = SnsPublisher(sns, topic_arn)
+    publisher.publish(first)
+    publisher.publish(second)
+
+    results = listener.poll_once(wait_seconds=1)
+
+    assert [json.loads(r.message.body)["id"] for r in results] == [str(first.id), str(second.id)]
+    assert [r.outcome.action for r in results] == ["retry", "retry"]
+    assert "held back" in (results[1].outcome.reason or "")
+    assert launcher.runs == {}  # the second event waits for the first
+
+    launcher.failing_event_id = None  # recovered; skip the back-off
+    for result in results:
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=result.message.receipt_handle, VisibilityTimeout=0
+        )
+    again = listener.poll_once(wait_seconds=1)
+    listener._pool.shutdown(wait=True)
+
+    assert [r.outcome.action for r in again] == ["ack", "ack"]
+    assert [r.envelope.id for r in launcher.requests] == [first.id, second.id]

@@ -264,6 +264,7 @@ def run_labels(envelope: EventEnvelope) -> dict[str, str]:
         "federation.event.type": envelope.type,
         "federation.event.source": envelope.source,
         "federation.correlation.id": str(envelope.correlationid),
+        "federation.event.time": envelope.time.isoformat(),
     }
     return labels
 
