@@ -185,6 +185,18 @@ class Federation(BaseModel):
         return [d for d in self if d.subscribes]
 
 
+_EXPECTED = {
+    DEPLOYMENT_PATTERN: "expected `flow-name/deployment-name`",
+    EVENT_TYPE_PATTERN: "expected an event type `<domain>.<what-happened>`, lowercase",
+    DOMAIN_PATTERN: "expected a domain name: lowercase letters, digits and dashes",
+}
+
+
+def _message(item: Any) -> str:
+    pattern = (item.get("ctx") or {}).get("pattern")
+    return _EXPECTED.get(pattern, item["msg"]) if pattern else str(item["msg"])
+
+
 def _format_validation_error(source: str, error: ValidationError) -> str:
     lines = [f"{source}: {error.error_count()} error(s) in the domain declaration"]
     for item in error.errors():
@@ -193,7 +205,7 @@ def _format_validation_error(source: str, error: ValidationError) -> str:
         shown = repr(got) if not isinstance(got, dict) else "{...}"
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        lines.append(f"  {where}: {item['msg']} (got {shown})")
+        lines.append(f"  {where}: {_message(item)} (got {shown})")
     return "\n".join(lines)
 
 

@@ -474,6 +474,7 @@ def test_run_labels_carry_event_id_type_source_and_correlation_id() -> None:
         "federation.event.type": "ingestion.completed",
         "federation.event.source": "ingestion",
         "federation.correlation.id": str(SAMPLE_CHAIN),
+        "federation.event.time": envelope.time.isoformat(),
     }
 
 
