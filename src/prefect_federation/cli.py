@@ -237,9 +237,16 @@ def listen(
         queue = open_queue(declaration, settings)
     except (FederationError, ValueError) as exc:
         raise _fail(str(exc)) from exc
+    from prefect_federation.heartbeat import emit_heartbeat
+
     launcher = PrefectLauncher()
     listener = Listener(
-        declaration, queue, launcher, federation=federation, settings=listener_settings
+        declaration,
+        queue,
+        launcher,
+        federation=federation,
+        settings=listener_settings,
+        on_heartbeat=emit_heartbeat,
     )
     if once:
         listener.poll_once()
@@ -260,6 +267,7 @@ def listen(
         thread.join(0.2)
         if listener.stopping.is_set() and not listener.busy:
             break  # waiting in a long poll: nothing in flight; unreceived messages stay queued
+    listener.wait_heartbeat(3)
     launcher.close()
     logging.getLogger("prefect_federation.listener").info("stats: %s", listener.stats.as_dict())
 

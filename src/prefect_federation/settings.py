@@ -55,3 +55,6 @@ class ListenerSettings(BaseSettings):
     concurrency: int = Field(
         default=10, ge=1, le=64, description="Messages of one batch handled at once."
     )
+    heartbeat_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds between heartbeat events to Prefect."
+    )

@@ -115,6 +115,7 @@ class Listener:
         federation: Federation | None = None,
         settings: ListenerSettings | None = None,
         on_result: Callable[[MessageResult], None] | None = None,
+        on_heartbeat: Callable[[Listener, str], None] | None = None,
     ) -> None:
         self.domain = domain
         self.queue = queue
@@ -122,6 +123,7 @@ class Listener:
         self.federation = federation
         self.settings = settings or ListenerSettings(domain=domain.domain)
         self.on_result = on_result
+        self.on_heartbeat = on_heartbeat
         self.stats = ListenerStats()
         self.stopping = threading.Event()
         self._busy = threading.Event()
@@ -129,6 +131,7 @@ class Listener:
             max_workers=self.settings.concurrency, thread_name_prefix=f"listener-{domain.domain}"
         )
         self._unavailable_streak = 0
+        self._heartbeat: threading.Thread | None = None
 
     # -- one message ------------------------------------------------------------------------
 
@@ -262,6 +265,10 @@ class Listener:
     def run(self) -> None:
         """Poll until `stop()`; back off while the Prefect API or AWS are unavailable."""
         logger.info("listener for domain %r polling %s", self.domain.domain, self.queue.describe())
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="listener-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
         failures = 0
         while not self.stopping.is_set():
             try:
@@ -282,7 +289,27 @@ class Listener:
                 )
                 self.stopping.wait(delay)
         self._pool.shutdown(wait=True)
+        self.wait_heartbeat(5)
         logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
+
+    def wait_heartbeat(self, timeout: float) -> None:
+        """After `stop()`: wait for the last (`stopped`) heartbeat to be sent."""
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout)
+
+    def _beat(self) -> None:
+        """Report liveness at start, every `heartbeat_seconds`, and at stop."""
+        if self.on_heartbeat is None:
+            return
+        phase = "started"
+        while True:
+            try:
+                self.on_heartbeat(self, phase)
+            except Exception as exc:  # a heartbeat must never stop the listener
+                logger.debug("heartbeat failed: %s", exc)
+            if phase == "stopped":
+                return
+            phase = "stopped" if self.stopping.wait(self.settings.heartbeat_seconds) else "alive"
 
     def stop(self) -> None:
         """Take nothing new; what is in flight finishes."""
