@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -166,7 +167,6 @@ def provision(
     from prefect_federation.aws import aws_client, load_aws_credentials
     from prefect_federation.declarations import load_federation
     from prefect_federation.provision import provision as do_provision
-    from prefect_federation.provision import save_blocks as do_save_blocks
 
     settings = _settings(declarations, aws_credentials_block)
     try:
@@ -184,7 +184,9 @@ def provision(
     console.print(table)
     if save_blocks:
         try:
-            saved = do_save_blocks(report, credentials)
+            saved = _save_blocks_per_server(federation, report, credentials, settings)
+        except FederationError as exc:
+            raise _fail(str(exc)) from exc
         except Exception as exc:
             raise _fail(
                 f"resources are provisioned, but saving blocks on the Prefect server failed: {exc} "
@@ -192,6 +194,32 @@ def provision(
             ) from exc
         console.print(f"saved blocks: {', '.join(saved)}")
     console.print("no changes" if not report.changed else "done")
+
+
+def _save_blocks_per_server(
+    federation: Any, report: Any, credentials: Any, settings: Any
+) -> list[str]:
+    """Blocks go to each domain's own Prefect server (`prefect_api_url`), or the current one."""
+    from contextlib import nullcontext
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from prefect_federation.provision import save_blocks
+
+    saved: list[str] = []
+    for api_url, domains in federation.by_prefect_server().items():
+        scope = temporary_settings({PREFECT_API_URL: api_url}) if api_url else nullcontext()
+        with scope:
+            blocks = save_blocks(
+                report,
+                credentials,
+                domains,
+                credentials_name=(settings.aws_credentials_block or "federation-aws")
+                if api_url
+                else None,
+            )
+        saved += [f"{b}@{api_url}" if api_url else b for b in blocks]
+    return saved
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -223,7 +251,6 @@ def listen(
     from prefect_federation.listener import Listener, PrefectLauncher
     from prefect_federation.settings import ListenerSettings
 
-    _configure_logging(verbose)
     settings = _settings(declarations, aws_credentials_block)
     overrides: dict[str, Any] = {"domain": domain}
     if wait_time is not None:
@@ -234,6 +261,15 @@ def listen(
         declaration = federation.domain(domain)
         if not declaration.subscribes:
             raise ConfigError(f"domain {domain!r} subscribes to nothing: no listener needed")
+        api_url = declaration.resolved_prefect_api_url()
+    except (FederationError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if api_url:  # the domain's own Prefect server: set before Prefect is imported and reads it
+        if "prefect" in sys.modules and os.environ.get("PREFECT_API_URL") != api_url:
+            raise _fail(f"domain {domain!r} needs PREFECT_API_URL={api_url}; set it and retry")
+        os.environ["PREFECT_API_URL"] = api_url
+    _configure_logging(verbose)
+    try:
         queue = open_queue(declaration, settings)
     except (FederationError, ValueError) as exc:
         raise _fail(str(exc)) from exc

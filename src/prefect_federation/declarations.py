@@ -20,6 +20,7 @@ A mistake is refused at load with a `ConfigError` naming the file, the field and
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -109,7 +110,7 @@ class DomainDeclaration(_Strict):
     description: str | None = None
     prefect_api_url: str | None = Field(
         default=None,
-        description="The domain's own Prefect server (default: the current PREFECT_API_URL).",
+        description="The domain's own Prefect API (`${VAR}` expanded); default: PREFECT_API_URL.",
     )
     fifo: bool = Field(default=False, description="Use FIFO topic/queue (ordered per group).")
     publishes: list[Publication] = Field(default_factory=list)
@@ -138,6 +139,18 @@ class DomainDeclaration(_Strict):
                     f"'{self.domain}.' (a domain publishes events named after itself)"
                 )
         return self
+
+    def resolved_prefect_api_url(self) -> str | None:
+        """`prefect_api_url` with `${VAR}` references expanded from the environment."""
+        if not self.prefect_api_url:
+            return None
+        url = os.path.expandvars(self.prefect_api_url)
+        if "$" in url:
+            raise ConfigError(
+                f"domain {self.domain!r}: prefect_api_url {self.prefect_api_url!r} refers to an "
+                "environment variable that is not set"
+            )
+        return url.rstrip("/")
 
     def subscriptions_for(self, event_type: str) -> list[Subscription]:
         """The subscriptions of this domain to `event_type`."""
@@ -183,6 +196,13 @@ class Federation(BaseModel):
 
     def subscribers(self) -> list[DomainDeclaration]:
         return [d for d in self if d.subscribes]
+
+    def by_prefect_server(self) -> dict[str | None, list[str]]:
+        """Prefect API URL (None: the current one) -> the domains that live there."""
+        groups: dict[str | None, list[str]] = {}
+        for declaration in self:
+            groups.setdefault(declaration.resolved_prefect_api_url(), []).append(declaration.domain)
+        return groups
 
 
 _EXPECTED = {

@@ -308,12 +308,31 @@ def provision(
     return _Provisioner(federation, settings or FederationSettings(), sns, sqs).run()
 
 
-def save_blocks(report: ProvisionReport, credentials: Any) -> list[str]:
-    """Save an `SnsTopic` and an `SqsQueue` block per domain, named after it; returns the slugs."""
+def save_blocks(
+    report: ProvisionReport,
+    credentials: Any,
+    domains: list[str] | None = None,
+    credentials_name: str | None = None,
+) -> list[str]:
+    """Save an `SnsTopic` and an `SqsQueue` block per domain (named after it) on the current
+    Prefect server; returns their slugs.
+
+    Args:
+        domains: only these domains (default: all in the report).
+        credentials_name: first save a copy of `credentials` under this name on this server, so
+            the blocks refer to a credentials block that exists here (one server per domain).
+    """
     from prefect_federation.blocks import SnsTopic, SqsQueue
 
     saved = []
+    if credentials_name:
+        credentials = type(credentials).model_validate(credentials.model_dump())
+        credentials.save(credentials_name, overwrite=True)
+        credentials = type(credentials).load(credentials_name)
+        saved.append(f"aws-credentials/{credentials_name}")
     for domain, resources in sorted(report.resources.items()):
+        if domains is not None and domain not in domains:
+            continue
         if resources.topic_arn:
             SnsTopic(credentials=credentials, topic_arn=resources.topic_arn).save(
                 domain, overwrite=True
