@@ -320,11 +320,17 @@ def demo(
     home: Annotated[
         Path | None, typer.Option(help="Where the demo keeps its state (default ./.federation).")
     ] = None,
+    federated: Annotated[
+        bool,
+        typer.Option(help="Two Prefect servers: upstream and downstream domains on their own."),
+    ] = False,
 ) -> None:
     """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
     from prefect_federation.demo import run_demo
 
-    raise typer.Exit(run_demo(once=once, timeout=timeout, home=home, region=region))
+    raise typer.Exit(
+        run_demo(once=once, timeout=timeout, home=home, region=region, federated=federated)
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -43,22 +43,54 @@ class DemoFailed(Exception):
     """The chain did not complete; the message says why."""
 
 
+FEDERATED_SERVERS = {
+    "upstream": ["vendor", "ingestion", "customer-master"],
+    "downstream": ["scoring", "reporting", "notifications"],
+}
+"""With `--federated`: which domains live on which Prefect server."""
+
+
 class Demo:
-    def __init__(self, project: Path, home: Path, console: Console, region: str) -> None:
+    def __init__(
+        self, project: Path, home: Path, console: Console, region: str, federated: bool = False
+    ) -> None:
         self.project = project
         self.home = home
         self.console = console
         self.region = region
+        self.federated = federated
         self.stack = Stack(home)
-        self.env: dict[str, str] = {}
-        self.api_url = ""
-        self.ui_url = ""
+        self.servers: dict[str, str] = {}  # server name -> API URL
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
 
     def say(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
         self.console.print(f"[dim]{elapsed:6.1f}s[/dim] {text}", highlight=False, soft_wrap=True)
+
+    # -- where each domain lives --------------------------------------------------------------
+
+    def server_of(self, domain: str) -> str:
+        """The API URL of the Prefect server a domain lives on."""
+        if not self.federated:
+            return self.servers["main"]
+        for name, domains in FEDERATED_SERVERS.items():
+            if domain in domains:
+                return self.servers[name]
+        raise KeyError(domain)
+
+    def domains_on(self, api_url: str) -> list[str]:
+        every = sorted({*DEMO_CHAIN.values(), "vendor"})
+        return [d for d in every if self.server_of(d) == api_url]
+
+    @staticmethod
+    def ui_of(api_url: str) -> str:
+        return api_url.removesuffix("/api")
+
+    @property
+    def api_url(self) -> str:
+        """The server where the chain starts (the vendor's domain lives there)."""
+        return self.server_of("vendor")
 
     # -- infrastructure ---------------------------------------------------------------------
 
@@ -75,22 +107,25 @@ class Demo:
         return {"AWS_ENDPOINT_URL": url}
 
     def start_prefect(self) -> None:
+        names = list(FEDERATED_SERVERS) if self.federated else ["main"]
         configured = os.environ.get("PREFECT_API_URL")
-        if configured:
-            self.api_url = configured.rstrip("/")
-            self.say(f"Prefect API: configured, {self.api_url}")
-        else:
-            self.say("starting a Prefect server (SQLite) ...")
-            _, self.api_url = self.stack.start_prefect_server(self.home / "prefect")
-            self.say(f"Prefect API: embedded server at {self.api_url}")
-        self.ui_url = self.api_url.removesuffix("/api")
+        for index, name in enumerate(names):
+            if configured and index == 0:
+                self.servers[name] = configured.rstrip("/")
+                self.say(f"Prefect API ({name}): configured, {self.servers[name]}")
+                continue
+            self.say(f"starting a Prefect server ({name}, SQLite) ...")
+            home = self.home / ("prefect" if name == "main" else f"prefect-{name}")
+            _, self.servers[name] = self.stack.start_prefect_server(home, name=f"prefect-{name}")
+            domains = ", ".join(FEDERATED_SERVERS.get(name, ["every domain"]))
+            self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  [{domains}]")
         self.timings["infrastructure_ready_s"] = time.monotonic() - self.started
 
-    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def child_env(self, api_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = quiet_env(
             {
-                "PREFECT_API_URL": self.api_url,
-                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_API_URL": api_url,
+                "PREFECT_UI_URL": self.ui_of(api_url),
                 "PREFECT_FEDERATION_DECLARATIONS": str(self.project / "deployments"),
                 "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK": os.environ.get(
                     "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", CREDENTIALS_BLOCK
@@ -106,6 +141,7 @@ class Demo:
         return env
 
     def save_credentials(self, aws_env: dict[str, str]) -> Any:
+        """Save the AwsCredentials block on the current server; returns it, loaded."""
         from prefect_aws import AwsClientParameters, AwsCredentials
 
         if "AWS_ENDPOINT_URL" in aws_env and not os.environ.get(
@@ -120,66 +156,82 @@ class Demo:
                 region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
                 aws_client_parameters=AwsClientParameters(endpoint_url=aws_env["AWS_ENDPOINT_URL"]),
             ).save(CREDENTIALS_BLOCK, overwrite=True)
-            self.say(f"saved AwsCredentials block {CREDENTIALS_BLOCK!r}")
         name = os.environ.get("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", CREDENTIALS_BLOCK)
         return AwsCredentials.load(name)
 
-    def provision(self, credentials: Any) -> None:
+    def provision(self, aws_env: dict[str, str]) -> None:
+        """AWS resources once; blocks (credentials, topics, queues) on each domain's server."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
         from prefect_federation.aws import aws_client
         from prefect_federation.blocks import SnsTopic, SqsQueue
         from prefect_federation.declarations import load_federation
         from prefect_federation.provision import provision, save_blocks
         from prefect_federation.settings import FederationSettings
 
-        SnsTopic.register_type_and_schema()
-        SqsQueue.register_type_and_schema()
         settings = FederationSettings(declarations=self.project / "deployments")
         federation = load_federation(settings.declarations)
-        report = provision(
-            federation, aws_client(credentials, "sns"), aws_client(credentials, "sqs"), settings
-        )
-        created = sum(1 for action, _, _ in report.actions if action != "unchanged")
+        report = None
+        for api_url in self.servers.values():
+            with temporary_settings({PREFECT_API_URL: api_url}):
+                SnsTopic.register_type_and_schema()
+                SqsQueue.register_type_and_schema()
+                credentials = self.save_credentials(aws_env)
+                if report is None:
+                    report = provision(
+                        federation,
+                        aws_client(credentials, "sns"),
+                        aws_client(credentials, "sqs"),
+                        settings,
+                    )
+                    changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
+                    self.say(
+                        f"provisioned {len(report.actions)} AWS resources ({changed} created or "
+                        "updated): topics, queues, DLQs, filtered subscriptions"
+                    )
+                save_blocks(report, credentials, self.domains_on(api_url))
         self.say(
-            f"provisioned {len(report.actions)} resources ({created} created or updated): "
-            "topics, queues, DLQs, filtered subscriptions"
+            f"saved blocks: AwsCredentials {CREDENTIALS_BLOCK!r}, and an SnsTopic/SqsQueue per "
+            f"domain on {'its own server' if self.federated else 'the server'}"
         )
-        save_blocks(report, credentials)
 
     def deploy(self) -> None:
-        from prefect.client.orchestration import get_client
+        """`prefect deploy` each server's domains there, each domain to its own work pool."""
+        from prefect.client.orchestration import SyncPrefectClient
         from prefect.client.schemas.actions import WorkPoolCreate
         from prefect.exceptions import ObjectAlreadyExists
 
-        domains = sorted(set(DEMO_CHAIN.values()))
-        with get_client(sync_client=True) as client:
-            for domain in domains:
-                with contextlib.suppress(ObjectAlreadyExists):
-                    client.create_work_pool(WorkPoolCreate(name=domain, type="process"))
         prefect = str(Path(sys.executable).with_name("prefect"))
-        args = [prefect, "--no-prompt", "deploy"]
-        for domain in domains:
-            args += ["--name", f"*/{domain}"]
-        self.say("deploying every domain: " + " ".join(args[1:]))
-        process = self.stack.start("deploy", args, self.child_env(), cwd=self.project)
-        if process.popen.wait(300) != 0:
-            raise DemoFailed(f"`prefect deploy` failed:\n{process.tail()}")
-        self.say(f"deployed {len(domains)} domains, one work pool each")
+        for server, api_url in self.servers.items():
+            domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
+            with SyncPrefectClient(api_url) as client:
+                for domain in domains:
+                    with contextlib.suppress(ObjectAlreadyExists):
+                        client.create_work_pool(WorkPoolCreate(name=domain, type="process"))
+            args = [prefect, "--no-prompt", "deploy"]
+            for domain in domains:
+                args += ["--name", f"*/{domain}"]
+            self.say(f"deploying on {server}: prefect " + " ".join(args[2:]))
+            process = self.stack.start(
+                f"deploy-{server}", args, self.child_env(api_url), cwd=self.project
+            )
+            if process.popen.wait(300) != 0:
+                raise DemoFailed(f"`prefect deploy` failed:\n{process.tail()}")
+        self.say(f"deployed {len(DEMO_CHAIN)} domains, one work pool each")
 
     def start_domains(self) -> None:
         prefect = str(Path(sys.executable).with_name("prefect"))
         cli = str(Path(sys.executable).with_name("prefect-federation"))
         for domain in sorted(set(DEMO_CHAIN.values())):
+            env = self.child_env(self.server_of(domain))
             self.stack.start(
                 f"worker-{domain}",
                 [prefect, "worker", "start", "--pool", domain, "--type", "process"],
-                self.child_env(),
+                env,
                 cwd=self.project,
             )
             self.stack.start(
-                f"listener-{domain}",
-                [cli, "listen", "--domain", domain],
-                self.child_env(),
-                cwd=self.project,
+                f"listener-{domain}", [cli, "listen", "--domain", domain], env, cwd=self.project
             )
         self.wait_for_listeners()
         self.say(f"started a worker and a listener per domain (logs in {self.stack.logs})")
@@ -216,50 +268,71 @@ class Demo:
         self.say(f"published [bold]{envelope.type}[/bold] {envelope.id} (region {self.region})")
         return envelope.id
 
+    def expected(self) -> dict[str, str]:
+        """The deployments the first event's chain runs (notifications only for its regions)."""
+        if self.region in ("north", "south"):
+            return dict(DEMO_CHAIN)
+        return {k: v for k, v in DEMO_CHAIN.items() if v != "notifications"}
+
     def watch(self, correlation_id: UUID, timeout: float) -> list[Any]:
-        from prefect.client.orchestration import get_client
+        from prefect.client.orchestration import SyncPrefectClient
 
         from prefect_federation.chain import chain_runs
 
         seen: dict[UUID, str] = {}
         names: dict[UUID, str] = {}
+        expected = self.expected()
         deadline = time.monotonic() + timeout
-        with get_client(sync_client=True) as client:
+        clients = {url: SyncPrefectClient(url) for url in set(self.servers.values())}
+        for client in clients.values():
+            client.__enter__()
+        try:
             while time.monotonic() < deadline:
                 self.check_processes()
-                runs = chain_runs(client, correlation_id)
+                runs: list[Any] = []
+                for url, client in clients.items():
+                    for run in chain_runs(client, correlation_id):
+                        if run.deployment_id and run.deployment_id not in names:
+                            deployment = client.read_deployment(run.deployment_id)
+                            flow = client.read_flow(deployment.flow_id)
+                            names[run.deployment_id] = f"{flow.name}/{deployment.name}"
+                        run.__dict__["_server"] = url
+                        runs.append(run)
+                runs.sort(key=lambda r: r.created)
                 for run in runs:
-                    if run.deployment_id and run.deployment_id not in names:
-                        deployment = client.read_deployment(run.deployment_id)
-                        flow = client.read_flow(deployment.flow_id)
-                        names[run.deployment_id] = f"{flow.name}/{deployment.name}"
                     state = run.state.type.value if run.state else "?"
                     if seen.get(run.id) != state:
                         seen[run.id] = state
                         self.report_run(run, names.get(run.deployment_id or run.id, "?"), state)
-                by_deployment = {names.get(r.deployment_id or r.id): r for r in runs}
                 failed = [r for r in runs if r.state and r.state.type.value in TERMINAL_FAILURES]
                 if failed:
                     run = failed[0]
                     raise DemoFailed(
                         f"run {run.name} of {names.get(run.deployment_id or run.id)} ended "
-                        f"{run.state.type.value}: {run.state.message}"  # type: ignore[union-attr]
+                        f"{run.state.type.value}: {run.state.message}"
                     )
+                by_deployment = {names.get(r.deployment_id or r.id): r for r in runs}
                 done = all(
                     (r := by_deployment.get(d)) is not None
                     and r.state is not None
                     and r.state.type.value == "COMPLETED"
-                    for d in DEMO_CHAIN
+                    for d in expected
                 )
                 if done:
                     return runs
                 time.sleep(0.5)
+        finally:
+            for client in clients.values():
+                client.__exit__(None, None, None)
         created = {names.get(r.deployment_id or r.id) for r in runs}
-        missing = [d for d in DEMO_CHAIN if d not in created]
+        missing = [d for d in expected if d not in created]
         raise DemoFailed(
             f"the chain did not complete within {timeout:.0f}s; no run yet of: "
             f"{', '.join(missing) or 'none (runs not finished)'}. Logs: {self.stack.logs}"
         )
+
+    def run_url(self, run: Any) -> str:
+        return f"{self.ui_of(run.__dict__.get('_server', self.api_url))}/runs/flow-run/{run.id}"
 
     def report_run(self, run: Any, deployment: str, state: str) -> None:
         domain = DEMO_CHAIN.get(deployment, "?")
@@ -268,7 +341,7 @@ class Demo:
             self.timings.setdefault("first_run_created_s", time.monotonic() - self.started)
             self.say(
                 f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] of {deployment} created "
-                f"by {event.split(':', 1)[1]}  {self.ui_url}/runs/flow-run/{run.id}"
+                f"by {event.split(':', 1)[1]}  {self.run_url(run)}"
             )
         else:
             color = {"COMPLETED": "green", "RUNNING": "yellow"}.get(state, "red")
@@ -279,7 +352,7 @@ class Demo:
 
     def check_processes(self) -> None:
         for process in self.stack.processes:
-            if process.name != "deploy" and not process.alive():
+            if not process.name.startswith("deploy") and not process.alive():
                 raise DemoFailed(
                     f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
                 )
@@ -305,9 +378,7 @@ class Demo:
                 if event_time and run.created
                 else "?"
             )
-            table.add_row(
-                domain, run.name, state, latency, duration, f"{self.ui_url}/runs/flow-run/{run.id}"
-            )
+            table.add_row(domain, run.name, state, latency, duration, self.run_url(run))
         self.console.print(table, soft_wrap=True)
 
 
@@ -316,6 +387,7 @@ def run_demo(
     timeout: float = 300,
     home: Path | None = None,
     region: str = "north",
+    federated: bool = False,
 ) -> int:
     """Run the demo; returns the process exit code."""
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -326,7 +398,7 @@ def run_demo(
             "and deployments/ are)"
         )
         return 2
-    demo = Demo(project, (home or project / ".federation").resolve(), console, region)
+    demo = Demo(project, (home or project / ".federation").resolve(), console, region, federated)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
@@ -339,10 +411,10 @@ def run_demo(
 
         aws_env = demo.start_aws()
         demo.start_prefect()
-        with temporary_settings({PREFECT_API_URL: demo.api_url, PREFECT_UI_URL: demo.ui_url}):
-            credentials = demo.save_credentials(aws_env)
-            demo.provision(credentials)
-            demo.deploy()
+        demo.provision(aws_env)
+        demo.deploy()
+        ui_url = demo.ui_of(demo.api_url)
+        with temporary_settings({PREFECT_API_URL: demo.api_url, PREFECT_UI_URL: ui_url}):
             demo.start_domains()
             correlation_id = demo.publish_first_event()
             runs = demo.watch(correlation_id, timeout)
@@ -350,7 +422,8 @@ def run_demo(
             demo.say(
                 f"[green]the whole chain completed[/green]: {len(runs)} runs in "
                 f"{time.monotonic() - demo.started - demo.timings['published_at_s']:.1f}s after "
-                f"the first event. Prefect UI: {demo.ui_url}"
+                "the first event. Prefect UI: "
+                + ", ".join(demo.ui_of(url) for url in demo.servers.values())
             )
             if not once:
                 demo.say("the stack stays up: browse the UI; Ctrl-C stops everything")
@@ -363,6 +436,9 @@ def run_demo(
         return 1
     except KeyboardInterrupt:
         return 0
+    except Exception as exc:  # a process that did not start, an API that refused: say which
+        console.print(f"[red]demo failed:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        return 1
     finally:
         demo.say("stopping every process the demo started ...")
         demo.stack.stop()

@@ -274,12 +274,58 @@ class _Provisioner:
                 "updated" if current_policy else "created", "queue policy", declaration.domain
             )
 
+    def check_names(self) -> None:
+        """Refuse, before creating anything, names AWS would reject (SQS: 80 characters)."""
+        prefix = self.settings.name_prefix
+        for declaration in self.federation:
+            domain, fifo = declaration.domain, declaration.fifo
+            for kind, name in (
+                ("topic", topic_name(prefix, domain, fifo)),
+                ("queue", queue_name(prefix, domain, fifo)),
+                ("dead-letter queue", dlq_name(prefix, domain, fifo)),
+            ):
+                if len(name) > 80:
+                    raise ConfigError(
+                        f"domain {domain!r}: its {kind} name {name!r} has {len(name)} characters; "
+                        f"AWS allows 80. Shorten the domain name or the prefix {prefix!r}"
+                    )
+
+    def retire_queue(self, declaration: DomainDeclaration) -> None:
+        """A domain that subscribes to nothing any more: remove what still delivers to it."""
+        url = self._queue_url(
+            queue_name(self.settings.name_prefix, declaration.domain, declaration.fifo)
+        )
+        if url is None:
+            return
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        for topic_arn, subscription_arn in self._subscriptions_of_queue(arn).items():
+            self.sns.unsubscribe(SubscriptionArn=subscription_arn)
+            self.report.add(
+                "removed",
+                "subscription",
+                f"{topic_arn.rsplit(':', 1)[-1]} -> {declaration.domain} (no longer declared)",
+            )
+        policy = (
+            self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            .get("Attributes", {})
+            .get("Policy")
+        )
+        if policy:
+            self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+            self.report.add("removed", "queue policy", declaration.domain)
+
     def run(self) -> ProvisionReport:
+        self.check_names()
         for declaration in self.federation.publishers():
             self.ensure_topic_once(declaration)
-        for declaration in self.federation.subscribers():
-            self.ensure_queues(declaration)
-            self.ensure_subscriptions(declaration)
+        for declaration in self.federation:
+            if declaration.subscribes:
+                self.ensure_queues(declaration)
+                self.ensure_subscriptions(declaration)
+            else:
+                self.retire_queue(declaration)
         return self.report
 
 

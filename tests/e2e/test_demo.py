@@ -108,3 +108,26 @@ def processes_using(home: Path) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def test_federated_demo_chains_domains_across_two_prefect_servers(tmp_path: Path) -> None:
+    """Upstream domains on one Prefect server trigger downstream domains on another."""
+    env = quiet_env()
+    for name in ("AWS_ENDPOINT_URL", "PREFECT_API_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
+        env.pop(name, None)
+
+    result = run_demo(tmp_path, env, "--federated")
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    servers = re.findall(r"Prefect API \((upstream|downstream)\): embedded server at (\S+)", output)
+    assert [name for name, _ in servers] == ["upstream", "downstream"]
+    upstream, downstream = (url.removesuffix("/api") for _, url in servers)
+    assert upstream != downstream
+    # the runs of each domain are on its own server
+    assert re.search(rf"ingestion .* created by vendor\.file-delivered\s+{upstream}/runs/", output)
+    assert re.search(
+        rf"notifications .* created by scoring\.completed\s+{downstream}/runs/", output
+    )
+    assert "the whole chain completed: 5 runs" in output
+    assert processes_using(tmp_path) == []

@@ -194,11 +194,6 @@ def test_a_subscription_no_longer_declared_is_removed_and_the_policy_follows(
     assert (source_arns if isinstance(source_arns, list) else [source_arns]) == [billing_arn]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: provision only visits domains that subscribe to something, so a domain whose "
-    "last subscription was removed keeps its old SNS subscription (and queue policy)",
-)
 def test_a_domain_that_stops_subscribing_altogether_loses_its_subscription(
     provisioned: Provision, sns: Any
 ) -> None:
@@ -213,6 +208,41 @@ def test_a_domain_that_stops_subscribing_altogether_loses_its_subscription(
     assert queue_arn is not None
     assert subscriptions_to_queue(sns, ingestion_arn, queue_arn) == []
     assert "removed" in [action for action, _, _ in report.actions]
+
+
+def test_provision_repairs_raw_delivery_turned_off_and_a_changed_visibility_timeout(
+    provisioned: Provision, sns: Any, sqs: Any, federation_settings: FederationSettings
+) -> None:
+    domains = (INGESTION, subscriber("scoring", "ingestion.completed"))
+    _, first = provisioned(*domains)
+    topic_arn = first.resources["ingestion"].topic_arn
+    queue_url = first.resources["scoring"].queue_url
+    queue_arn = first.resources["scoring"].queue_arn
+    assert topic_arn is not None
+    assert queue_url is not None
+    assert queue_arn is not None
+    [subscription] = subscriptions_to_queue(sns, topic_arn, queue_arn)
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription["SubscriptionArn"],
+        AttributeName="RawMessageDelivery",
+        AttributeValue="false",
+    )
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "5"})
+
+    _, report = provisioned(*domains)
+
+    changed = {
+        (action, kind)
+        for action, kind, _ in report.actions
+        # moto's SetQueueAttributes drops a queue's Policy when the call does not include one
+        # (AWS keeps it), so provision puts the policy back here: not what this test is about
+        if action != "unchanged" and kind != "queue policy"
+    }
+    assert changed == {("updated", "subscription"), ("updated", "sqs queue")}
+    [subscription] = subscriptions_to_queue(sns, topic_arn, queue_arn)
+    assert subscription["Attributes"]["RawMessageDelivery"] == "true"
+    visibility = queue_attributes(sqs, queue_url)["VisibilityTimeout"]
+    assert visibility == str(federation_settings.visibility_timeout)
 
 
 def test_a_changed_max_receive_count_updates_the_queue_redrive_policy(
@@ -235,12 +265,6 @@ def test_a_changed_max_receive_count_updates_the_queue_redrive_policy(
     assert SqsQueueClient(sqs, queue_url).max_receive_count() == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a domain name the declaration accepts (up to 63 characters) can make an SQS "
-    "queue name longer than SQS's 80 characters; provision then fails with a raw botocore "
-    "ClientError that names neither the domain nor the limit, instead of a ConfigError",
-)
 def test_a_domain_name_too_long_for_its_queue_name_is_a_config_error_naming_the_domain(
     provisioned: Provision,
 ) -> None:

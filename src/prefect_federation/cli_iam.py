@@ -1,0 +1,135 @@
+"""`prefect-federation iam-policy`: print a domain's least-privilege IAM policy as JSON.
+
+Registered on the main app by `cli.py`; kept apart so that `cli.py` can import it at any point
+(this module imports nothing from `cli.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+
+from prefect_federation.errors import ConfigError
+
+if TYPE_CHECKING:
+    from prefect_federation.settings import FederationSettings
+
+__all__ = ["PolicyKind", "iam_policy", "resolve_account_and_region"]
+
+PolicyKind = Literal["runtime", "provisioning", "both"]
+
+err_console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def resolve_account_and_region(
+    settings: FederationSettings, account_id: str | None, region: str | None
+) -> tuple[str, str]:
+    """The given account and region; what is missing comes from the AWS credentials in use:
+    the account from STS `GetCallerIdentity`, the region from the credentials or boto session."""
+    if account_id is not None and region is not None:
+        return account_id, region
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from prefect_federation.aws import aws_client, load_aws_credentials
+
+    credentials = load_aws_credentials(settings.aws_credentials_block)
+    if region is None:
+        region = credentials.region_name or credentials.get_boto3_session().region_name
+        if not region:
+            raise ConfigError("no AWS region in the credentials or environment: give --region")
+    if account_id is None:
+        try:
+            identity = aws_client(credentials, "sts").get_caller_identity()
+        except (BotoCoreError, ClientError) as exc:
+            raise ConfigError(
+                f"cannot ask STS for the account id ({exc}): give --account-id"
+            ) from exc
+        account_id = str(identity["Account"])
+    return account_id, str(region)
+
+
+def iam_policy(
+    domain: Annotated[str, typer.Option(help="The domain whose policy to print.")],
+    declarations: Annotated[
+        Path | None,
+        typer.Option(
+            "--declarations",
+            "-d",
+            help="Directory of domain declarations (default: $PREFECT_FEDERATION_DECLARATIONS or "
+            "./deployments).",
+        ),
+    ] = None,
+    account_id: Annotated[
+        str | None,
+        typer.Option(help="AWS account id (default: STS get-caller-identity of the credentials)."),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region (default: the credentials' region).")
+    ] = None,
+    kind: Annotated[
+        PolicyKind,
+        typer.Option(
+            help="runtime: the domain's flows and listener; provisioning: its deploy pipeline; "
+            'both: {"runtime": ..., "provisioning": ...}.'
+        ),
+    ] = "runtime",
+    topic_lookup: Annotated[
+        bool,
+        typer.Option(
+            help="Runtime: allow sns:ListTopics (resource '*') to find the topic by name; not "
+            "needed when publishing through the SnsTopic block or with --topic-arn."
+        ),
+    ] = True,
+    dlq_read: Annotated[
+        bool, typer.Option(help="Runtime: also allow reading and deleting from the own DLQ.")
+    ] = False,
+    aws_credentials_block: Annotated[
+        str | None,
+        typer.Option(
+            "--aws-credentials-block",
+            help="Name of a prefect-aws AwsCredentials block (default: the AWS environment).",
+        ),
+    ] = None,
+) -> None:
+    """Print the domain's least-privilege IAM policy (JSON) for its runtime or its provisioning."""
+    from prefect_federation.declarations import load_federation
+    from prefect_federation.iam import provisioning_policy, runtime_policy
+    from prefect_federation.settings import FederationSettings
+
+    overrides: dict[str, Any] = {}
+    if declarations is not None:
+        overrides["declarations"] = declarations
+    if aws_credentials_block is not None:
+        overrides["aws_credentials_block"] = aws_credentials_block
+    try:
+        settings = FederationSettings(**overrides)
+        federation = load_federation(settings.declarations)
+        federation.domain(domain)  # an unknown domain fails before any AWS call
+        account, aws_region = resolve_account_and_region(settings, account_id, region)
+        documents: dict[str, dict[str, Any]] = {}
+        if kind in ("runtime", "both"):
+            documents["runtime"] = runtime_policy(
+                federation,
+                domain,
+                settings,
+                account,
+                aws_region,
+                topic_lookup=topic_lookup,
+                dlq_read=dlq_read,
+            ).to_dict()
+        if kind in ("provisioning", "both"):
+            documents["provisioning"] = provisioning_policy(
+                federation, domain, settings, account, aws_region
+            ).to_dict()
+    except (ConfigError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    print(json.dumps(documents if kind == "both" else documents[kind], indent=2))

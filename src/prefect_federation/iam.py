@@ -1,0 +1,377 @@
+"""Least-privilege IAM policies of a domain, generated from its declaration.
+
+Two identity-based policies per domain, never one for all domains:
+
+- the **runtime** policy, for the domain's flows and listener: publish to its own topic; receive,
+  delete and extend messages of its own queue; dead-letter to its own DLQ. Nothing on any other
+  domain's topic or queue, nothing that creates or reconfigures anything.
+- the **provisioning** policy, for the domain's deploy pipeline: create its own topic, queue and
+  DLQ, set their attributes (redrive, queue policy), and subscribe its own queue, and only that
+  queue (`sns:Endpoint` condition), to the topics of the domains it subscribes to.
+
+Every resource ARN comes from `prefect_federation.naming`, exactly as `provision` and `connect`
+name the resources. Five SNS actions have no resource-level permissions in AWS (the "resource
+types" column of the Service Authorization Reference is empty): `sns:ListTopics`,
+`sns:ListSubscriptions`, `sns:GetSubscriptionAttributes`, `sns:SetSubscriptionAttributes` and
+`sns:Unsubscribe`. For those, and only those, the resource is `"*"`; each such statement says why.
+
+The deploy pipeline provisions one domain at a time (`provision -d deployments/<domain>.yaml`):
+given every declaration, `provision` would also look at other domains' queues, which this policy
+rightly refuses. An upstream's topic must exist before a downstream domain is provisioned.
+
+Not covered: SSE-KMS queues or topics with a customer managed key (add `kms:GenerateDataKey` and
+`kms:Decrypt` on that key); cross-account subscriptions (the upstream topic's own policy must also
+allow `sns:Subscribe`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from prefect_federation.declarations import DomainDeclaration, Federation
+from prefect_federation.errors import ConfigError
+from prefect_federation.naming import dlq_name, queue_name, topic_name
+from prefect_federation.settings import FederationSettings
+
+__all__ = [
+    "ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS",
+    "DLQ_READ_ACTIONS",
+    "DLQ_RUNTIME_ACTIONS",
+    "QUEUE_RUNTIME_ACTIONS",
+    "AwsLocation",
+    "DomainArns",
+    "PolicyDocument",
+    "PolicyStatement",
+    "domain_arns",
+    "provisioning_policy",
+    "runtime_policy",
+]
+
+POLICY_VERSION: Literal["2012-10-17"] = "2012-10-17"
+
+ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS = frozenset(
+    {
+        "sns:ListTopics",
+        "sns:ListSubscriptions",
+        "sns:GetSubscriptionAttributes",
+        "sns:SetSubscriptionAttributes",
+        "sns:Unsubscribe",
+    }
+)
+"""The only actions that get `"Resource": "*"`: AWS accepts no other resource for them."""
+
+QUEUE_RUNTIME_ACTIONS = (
+    "sqs:ChangeMessageVisibility",  # extend_visibility / retry_later
+    "sqs:DeleteMessage",  # delete, once every run exists
+    "sqs:GetQueueAttributes",  # RedrivePolicy: maxReceiveCount and the DLQ's ARN
+    "sqs:GetQueueUrl",  # connect.open_queue finds the queue by name
+    "sqs:ReceiveMessage",  # the long poll
+)
+"""What the listener does on its own queue (`queue.SqsQueueClient`)."""
+
+DLQ_RUNTIME_ACTIONS = (
+    "sqs:GetQueueUrl",  # SqsQueueClient finds the DLQ from the RedrivePolicy's ARN
+    "sqs:SendMessage",  # dead_letter: the message, with the reason, to the DLQ
+)
+"""What the listener does on its own DLQ."""
+
+DLQ_READ_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+"""Opt-in (`dlq_read=True`): inspect the DLQ and discard what was handled. The listener never
+reads its DLQ, so its policy does not have these by default; give them to whoever triages."""
+
+_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
+_SID = re.compile(r"^[A-Za-z0-9]+$")
+
+ConditionBlock = dict[str, dict[str, str | list[str]]]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class PolicyStatement(_Frozen):
+    """One `Allow` statement: explicit actions (no wildcards), explicit resources."""
+
+    sid: str = Field(alias="Sid", description="Unique within the document, alphanumeric.")
+    effect: Literal["Allow"] = Field(default="Allow", alias="Effect")
+    actions: tuple[str, ...] = Field(alias="Action", min_length=1)
+    resources: tuple[str, ...] = Field(alias="Resource", min_length=1)
+    condition: ConditionBlock | None = Field(default=None, alias="Condition")
+
+    @field_validator("sid")
+    @classmethod
+    def _sid_is_alphanumeric(cls, value: str) -> str:
+        if not _SID.match(value):
+            raise ValueError(f"Sid {value!r} must be alphanumeric")
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _actions_are_explicit(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for action in value:
+            if not _ACTION.match(action):
+                raise ValueError(f"action {action!r} must be `service:Action`, without wildcards")
+        return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _star_only_where_aws_requires_it(self) -> PolicyStatement:
+        if "*" in self.resources:
+            scoped = sorted(set(self.actions) - ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS)
+            if scoped or len(self.resources) != 1:
+                raise ValueError(
+                    f"statement {self.sid}: resource '*' is only for actions without "
+                    f"resource-level permissions; these have them: {', '.join(scoped)}"
+                )
+        elif any("*" in resource for resource in self.resources):
+            raise ValueError(f"statement {self.sid}: no wildcards in resource ARNs")
+        return self
+
+
+class PolicyDocument(_Frozen):
+    """An IAM identity-based policy document."""
+
+    version: Literal["2012-10-17"] = Field(default=POLICY_VERSION, alias="Version")
+    statements: tuple[PolicyStatement, ...] = Field(alias="Statement", min_length=1)
+
+    @model_validator(mode="after")
+    def _sids_are_unique(self) -> PolicyDocument:
+        sids = [statement.sid for statement in self.statements]
+        duplicated = sorted({sid for sid in sids if sids.count(sid) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate Sid(s): {', '.join(duplicated)}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as IAM expects it (`Version`, `Statement`, `Sid`, ...)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def actions(self) -> set[str]:
+        """Every action granted by some statement."""
+        return {action for statement in self.statements for action in statement.actions}
+
+
+class AwsLocation(_Frozen):
+    """The account and region the domain's resources live in; the partition follows the region."""
+
+    account_id: str = Field(pattern=r"^\d{12}$", description="12-digit AWS account id.")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$", description="e.g. eu-west-1.")
+
+    @property
+    def partition(self) -> str:
+        """`aws`, `aws-cn`, `aws-us-gov`, ... from botocore's bundled endpoint data (no I/O)."""
+        import botocore.session
+        from botocore.exceptions import UnknownRegionError
+
+        try:
+            return str(botocore.session.get_session().get_partition_for_region(self.region))
+        except UnknownRegionError as exc:
+            raise ConfigError(f"unknown AWS region {self.region!r}") from exc
+
+    def arn(self, service: Literal["sns", "sqs"], name: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{name}"
+
+
+class DomainArns(_Frozen):
+    """The ARNs of one domain's resources; `None` where the domain has no such resource."""
+
+    domain: str
+    topic: str | None = Field(default=None, description="Set when the domain publishes.")
+    queue: str | None = Field(default=None, description="Set when the domain subscribes.")
+    dlq: str | None = Field(default=None, description="Set when the domain subscribes.")
+    upstream_topics: tuple[str, ...] = Field(
+        default=(), description="Topics its queue is subscribed to, sorted."
+    )
+
+
+def _location(account_id: str, region: str) -> AwsLocation:
+    try:
+        location = AwsLocation(account_id=account_id, region=region)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{e['loc'][0]}: {e['msg']} (got {e['input']!r})" for e in exc.errors()
+        )
+        raise ConfigError(f"not a valid AWS account/region: {problems}") from exc
+    _ = location.partition  # an unknown region fails here, not halfway through a policy
+    return location
+
+
+def _upstream_topic_names(
+    federation: Federation, declaration: DomainDeclaration, prefix: str
+) -> list[str]:
+    """As `provision` resolves them: a declared upstream's own FIFO flag; an undeclared one's topic
+    is looked up under both names, so both are allowed."""
+    names: list[str] = []
+    for upstream in declaration.upstreams():
+        declared = federation.domains.get(upstream)
+        if declared is not None:
+            names.append(topic_name(prefix, upstream, declared.fifo))
+        else:
+            names.extend([topic_name(prefix, upstream, False), topic_name(prefix, upstream, True)])
+    return names
+
+
+def domain_arns(
+    federation: Federation,
+    domain: str,
+    settings: FederationSettings,
+    account_id: str,
+    region: str,
+) -> DomainArns:
+    """The ARNs of `domain`'s topic, queue, DLQ and upstream topics, named as `provision` does."""
+    declaration = federation.domain(domain)
+    location = _location(account_id, region)
+    prefix, fifo = settings.name_prefix, declaration.fifo
+    subscribes = bool(declaration.subscribes)
+    return DomainArns(
+        domain=domain,
+        topic=location.arn("sns", topic_name(prefix, domain, fifo))
+        if declaration.publishes
+        else None,
+        queue=location.arn("sqs", queue_name(prefix, domain, fifo)) if subscribes else None,
+        dlq=location.arn("sqs", dlq_name(prefix, domain, fifo)) if subscribes else None,
+        upstream_topics=tuple(
+            sorted(
+                location.arn("sns", name)
+                for name in _upstream_topic_names(federation, declaration, prefix)
+            )
+        ),
+    )
+
+
+def _document(domain: str, kind: str, statements: list[PolicyStatement]) -> PolicyDocument:
+    if not statements:
+        raise ConfigError(
+            f"domain {domain!r} neither publishes nor subscribes: its {kind} needs no AWS "
+            "permissions"
+        )
+    return PolicyDocument(statements=tuple(statements))
+
+
+def runtime_policy(
+    federation: Federation,
+    domain: str,
+    settings: FederationSettings,
+    account_id: str,
+    region: str,
+    *,
+    topic_lookup: bool = True,
+    dlq_read: bool = False,
+) -> PolicyDocument:
+    """What `domain`'s flows and listener need at run time, and nothing else.
+
+    `topic_lookup=False` drops `sns:ListTopics` (needed only when the topic is found by name, as
+    `connect.open_publisher` does without `--topic-arn`; flows publishing through the domain's
+    `SnsTopic` block know the ARN). `dlq_read=True` adds reading the domain's own DLQ.
+    """
+    arns = domain_arns(federation, domain, settings, account_id, region)
+    statements: list[PolicyStatement] = []
+    if arns.topic is not None:
+        statements.append(
+            PolicyStatement(
+                sid="PublishToOwnTopic", actions=("sns:Publish",), resources=(arns.topic,)
+            )
+        )
+        if topic_lookup:
+            # sns:ListTopics has no resource-level permissions: AWS accepts only "*". It reveals
+            # the account's topic ARNs, nothing more; pass the topic ARN to avoid needing it.
+            statements.append(
+                PolicyStatement(
+                    sid="FindOwnTopicByName", actions=("sns:ListTopics",), resources=("*",)
+                )
+            )
+    if arns.queue is not None and arns.dlq is not None:
+        statements.append(
+            PolicyStatement(
+                sid="ConsumeOwnQueue", actions=QUEUE_RUNTIME_ACTIONS, resources=(arns.queue,)
+            )
+        )
+        statements.append(
+            PolicyStatement(
+                sid="DeadLetterToOwnDlq", actions=DLQ_RUNTIME_ACTIONS, resources=(arns.dlq,)
+            )
+        )
+        if dlq_read:
+            statements.append(
+                PolicyStatement(sid="ReadOwnDlq", actions=DLQ_READ_ACTIONS, resources=(arns.dlq,))
+            )
+    return _document(domain, "runtime", statements)
+
+
+def provisioning_policy(
+    federation: Federation,
+    domain: str,
+    settings: FederationSettings,
+    account_id: str,
+    region: str,
+) -> PolicyDocument:
+    """What `provision` calls for `domain` alone (its declaration file), and nothing else."""
+    arns = domain_arns(federation, domain, settings, account_id, region)
+    statements: list[PolicyStatement] = []
+    if arns.topic is not None or arns.upstream_topics:
+        # provision finds every topic by name (its own and its upstreams'); sns:ListTopics has no
+        # resource-level permissions, so "*" is the only resource AWS accepts.
+        statements.append(
+            PolicyStatement(sid="ListTopicsByName", actions=("sns:ListTopics",), resources=("*",))
+        )
+    if arns.topic is not None:
+        statements.append(
+            PolicyStatement(
+                sid="CreateOwnTopic",
+                # create_topic with Tags needs sns:TagResource as well
+                actions=("sns:CreateTopic", "sns:TagResource"),
+                resources=(arns.topic,),
+            )
+        )
+    if arns.queue is not None and arns.dlq is not None:
+        statements.append(
+            PolicyStatement(
+                sid="CreateAndConfigureOwnQueues",
+                actions=(
+                    "sqs:CreateQueue",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:SetQueueAttributes",  # attributes, RedrivePolicy, the queue policy
+                ),
+                resources=(arns.queue, arns.dlq),
+            )
+        )
+    if arns.queue is not None and arns.upstream_topics:
+        statements.append(
+            PolicyStatement(
+                sid="SubscribeOwnQueueToUpstreamTopics",
+                actions=("sns:Subscribe",),
+                resources=arns.upstream_topics,
+                # only its own queue, only as an SQS subscription
+                condition={
+                    "StringEquals": {"sns:Endpoint": arns.queue, "sns:Protocol": "sqs"},
+                },
+            )
+        )
+        # provision lists subscriptions to find its queue's, then reads, updates and removes
+        # them. None of these four actions has resource-level permissions or a condition key that
+        # names the topic or endpoint: "*" is the only resource AWS accepts.
+        statements.append(
+            PolicyStatement(
+                sid="ManageSubscriptionsOfOwnQueue",
+                actions=(
+                    "sns:GetSubscriptionAttributes",
+                    "sns:ListSubscriptions",
+                    "sns:SetSubscriptionAttributes",
+                    "sns:Unsubscribe",
+                ),
+                resources=("*",),
+            )
+        )
+    return _document(domain, "provisioning", statements)
