@@ -244,26 +244,69 @@ def _release(sqs: Any, url: str, receipt_handles: Iterable[str]) -> None:
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
-def _scan(
-    sqs: Any,
-    dlq_url: str,
-    *,
-    visibility_timeout: int,
-    wait_seconds: int,
-    limit: int | None = None,
-) -> Iterator[Any]:
-    """Every message of the DLQ once (held hidden while the scan lasts), up to `limit`."""
-    seen: set[str] = set()
-    while limit is None or len(seen) < limit:
-        want = 10 if limit is None else limit - len(seen)
-        batch = _receive(sqs, dlq_url, want, visibility_timeout, wait_seconds)
-        if not batch:
-            return
-        for raw in batch:
-            if raw["MessageId"] in seen:  # a standard queue may deliver a message twice
-                continue
-            seen.add(raw["MessageId"])
-            yield raw
+class _Scan:
+    """Every message of a queue once, up to `limit`, each held hidden while the scan lasts.
+
+    Use as a context manager: on exit, every message received and not `consumed()` (deleted) is
+    made visible again, including those a receive returned after the caller stopped iterating.
+    """
+
+    def __init__(
+        self,
+        sqs: Any,
+        url: str,
+        *,
+        visibility_timeout: int,
+        wait_seconds: int,
+        limit: int | None = None,
+    ) -> None:
+        self.sqs = sqs
+        self.url = url
+        self.visibility_timeout = visibility_timeout
+        self.wait_seconds = wait_seconds
+        self.limit = limit
+        self._held: dict[str, str] = {}  # message id -> its latest receipt handle
+        self._consumed: set[str] = set()
+
+    def __enter__(self) -> _Scan:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _release(self.sqs, self.url, self._held.values())
+        self._held.clear()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        yielded = 0
+        while self.limit is None or yielded < self.limit:
+            want = 10 if self.limit is None else self.limit - yielded
+            batch = _receive(self.sqs, self.url, want, self.visibility_timeout, self.wait_seconds)
+            if not batch:
+                return
+            fresh = []
+            for raw in batch:
+                message_id, handle = raw["MessageId"], raw["ReceiptHandle"]
+                if message_id in self._consumed:  # delivered twice and already deleted
+                    with suppress(Exception):
+                        _delete(self.sqs, self.url, handle)
+                    continue
+                seen = message_id in self._held
+                self._held[message_id] = handle  # the latest handle is the one that works
+                if not seen:
+                    fresh.append(raw)
+            for raw in fresh:
+                if self.limit is not None and yielded >= self.limit:
+                    return
+                yielded += 1
+                yield raw
+
+    def consumed(self, raw: dict[str, Any]) -> None:
+        """The message was deleted: do not release it."""
+        self._held.pop(raw["MessageId"], None)
+        self._consumed.add(raw["MessageId"])
+
+    def handle(self, raw: dict[str, Any]) -> str:
+        """The receipt handle that currently works for this message."""
+        return self._held.get(raw["MessageId"]) or str(raw["ReceiptHandle"])
 
 
 def list_dead_letters(
@@ -279,20 +322,10 @@ def list_dead_letters(
     Each is received (hidden for `visibility_timeout` while the scan lasts, so a message is not
     returned twice) and made visible again when the scan ends.
     """
-    held: list[str] = []
-    found: list[DeadLetter] = []
-    try:
-        for raw in _scan(
-            sqs,
-            dlq_url,
-            visibility_timeout=visibility_timeout,
-            wait_seconds=wait_seconds,
-            limit=max,
-        ):
-            held.append(raw["ReceiptHandle"])
-            found.append(dead_letter_from_sqs(raw))
-    finally:
-        _release(sqs, dlq_url, held)
+    with _Scan(
+        sqs, dlq_url, visibility_timeout=visibility_timeout, wait_seconds=wait_seconds, limit=max
+    ) as scan:
+        found = [dead_letter_from_sqs(raw) for raw in scan]
     epoch = datetime.min.replace(tzinfo=UTC)
     return sorted(found, key=lambda d: (d.dead_lettered_at or epoch, d.message_id))
 
@@ -307,22 +340,18 @@ def find_dead_letter(
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
 ) -> DeadLetter | None:
     """The message with this DLQ id (or source-queue id), without consuming it; None if absent."""
-    held: list[str] = []
-    try:
-        for raw in _scan(
-            sqs,
-            dlq_url,
-            visibility_timeout=visibility_timeout,
-            wait_seconds=wait_seconds,
-            limit=max_scan,
-        ):
-            held.append(raw["ReceiptHandle"])
+    with _Scan(
+        sqs,
+        dlq_url,
+        visibility_timeout=visibility_timeout,
+        wait_seconds=wait_seconds,
+        limit=max_scan,
+    ) as scan:
+        for raw in scan:
             letter = dead_letter_from_sqs(raw)
             if letter.matches(message_id):
                 return letter
-        return None
-    finally:
-        _release(sqs, dlq_url, held)
+    return None
 
 
 def _delete(sqs: Any, dlq_url: str, receipt_handle: str) -> None:
@@ -367,41 +396,33 @@ def _act_on_selected(
     report = DlqReport()
     wanted = None if message_ids is None else list(dict.fromkeys(message_ids))
     remaining = None if wanted is None else set(wanted)
-    held: list[str] = []
-    try:
-        for raw in _scan(
-            sqs,
-            dlq_url,
-            visibility_timeout=visibility_timeout,
-            wait_seconds=wait_seconds,
-            limit=limit,
-        ):
+    with _Scan(
+        sqs, dlq_url, visibility_timeout=visibility_timeout, wait_seconds=wait_seconds, limit=limit
+    ) as scan:
+        for raw in scan:
             letter = dead_letter_from_sqs(raw)
             if remaining is not None:
                 hit = next((s for s in remaining if letter.matches(s)), None)
                 if hit is None:
-                    held.append(raw["ReceiptHandle"])
                     continue
                 remaining.discard(hit)
             try:
                 act(raw)
-                _delete(sqs, dlq_url, raw["ReceiptHandle"])
+                _delete(sqs, dlq_url, scan.handle(raw))
             except Exception as exc:
-                held.append(raw["ReceiptHandle"])
                 error = f"{type(exc).__name__}: {exc}"
                 report.failed[letter.message_id] = error
                 result = DeadLetterAction(
                     message_id=letter.message_id, action="failed", error=error
                 )
             else:
+                scan.consumed(raw)
                 report.done.append(letter.message_id)
                 result = DeadLetterAction(message_id=letter.message_id, action=action)
             if on_progress is not None:
                 on_progress(result)
             if remaining is not None and not remaining:
                 break
-    finally:
-        _release(sqs, dlq_url, held)
     if wanted is not None and remaining:
         report.not_found = [m for m in wanted if m in remaining]
     return report

@@ -19,6 +19,10 @@ The deploy pipeline provisions one domain at a time (`provision -d deployments/<
 given every declaration, `provision` would also look at other domains' queues, which this policy
 rightly refuses. An upstream's topic must exist before a downstream domain is provisioned.
 
+What "*" leaves open, because AWS offers nothing narrower: any runtime or provisioning role that
+may list topics sees every topic ARN of the account; the provisioning role may read, change and
+delete any subscription of the account (it only touches those delivering to its own queue).
+
 Not covered: SSE-KMS queues or topics with a customer managed key (add `kms:GenerateDataKey` and
 `kms:Decrypt` on that key); cross-account subscriptions (the upstream topic's own policy must also
 allow `sns:Subscribe`).
@@ -26,6 +30,7 @@ allow `sns:Subscribe`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any, Literal
@@ -170,14 +175,8 @@ class AwsLocation(_Frozen):
 
     @property
     def partition(self) -> str:
-        """`aws`, `aws-cn`, `aws-us-gov`, ... from botocore's bundled endpoint data (no I/O)."""
-        import botocore.session
-        from botocore.exceptions import UnknownRegionError
-
-        try:
-            return str(botocore.session.get_session().get_partition_for_region(self.region))
-        except UnknownRegionError as exc:
-            raise ConfigError(f"unknown AWS region {self.region!r}") from exc
+        """`aws`, `aws-cn`, `aws-us-gov`, ... from botocore's bundled endpoint data."""
+        return _partition_of(self.region)
 
     def arn(self, service: Literal["sns", "sqs"], name: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{name}"
@@ -193,6 +192,17 @@ class DomainArns(_Frozen):
     upstream_topics: tuple[str, ...] = Field(
         default=(), description="Topics its queue is subscribed to, sorted."
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _partition_of(region: str) -> str:
+    import botocore.session
+    from botocore.exceptions import UnknownRegionError
+
+    try:
+        return str(botocore.session.get_session().get_partition_for_region(region))
+    except UnknownRegionError as exc:
+        raise ConfigError(f"unknown AWS region {region!r}") from exc
 
 
 def _location(account_id: str, region: str) -> AwsLocation:
@@ -364,7 +374,7 @@ def provisioning_policy(
         # names the topic or endpoint: "*" is the only resource AWS accepts.
         statements.append(
             PolicyStatement(
-                sid="ManageSubscriptionsOfOwnQueue",
+                sid="ManageSubscriptionsUnscopedByAws",
                 actions=(
                     "sns:GetSubscriptionAttributes",
                     "sns:ListSubscriptions",

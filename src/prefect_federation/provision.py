@@ -69,9 +69,17 @@ def queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
     }
 
 
-def filter_policy(event_types: list[str]) -> dict[str, Any]:
-    """SNS filter policy: deliver only these event types."""
-    return {"type": sorted(event_types)}
+def filter_policy(event_types: list[str], accept_untyped: bool = False) -> dict[str, Any]:
+    """SNS filter policy: deliver only these event types.
+
+    Args:
+        accept_untyped: also deliver messages without a `type` attribute (plain JSON from a
+            producer such as Airflow's SnsPublishOperator, for an `adapter: raw` subscription).
+    """
+    typed = {"type": sorted(event_types)}
+    if not accept_untyped:
+        return typed
+    return {"$or": [typed, {"type": [{"exists": False}]}]}
 
 
 class _Provisioner:
@@ -215,10 +223,14 @@ class _Provisioner:
         assert resources.queue_url is not None
         existing = self._subscriptions_of_queue(resources.queue_arn)
         wanted: dict[str, list[str]] = {}
+        raw_topics: set[str] = set()
         for upstream, types in declaration.upstreams().items():
-            wanted.setdefault(self.upstream_topic(upstream), []).extend(types)
+            topic_arn = self.upstream_topic(upstream)
+            wanted.setdefault(topic_arn, []).extend(types)
+            if any(s.adapter == "raw" and s.upstream == upstream for s in declaration.subscribes):
+                raw_topics.add(topic_arn)
         for topic_arn, types in wanted.items():
-            policy = json.dumps(filter_policy(types), sort_keys=True)
+            policy = json.dumps(filter_policy(types, topic_arn in raw_topics), sort_keys=True)
             label = f"{topic_arn.rsplit(':', 1)[-1]} -> {declaration.domain} ({', '.join(types)})"
             subscription_arn = existing.get(topic_arn)
             if subscription_arn is None:

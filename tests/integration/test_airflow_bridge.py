@@ -313,18 +313,6 @@ def test_a_plain_body_missing_a_field_the_declared_schema_requires_goes_to_the_d
     assert bridge.depth(bridge.queue_url) == (0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: README promises the event type 'from the `type` message attribute or the single raw "
-        "subscription's declaration', but provision gives every subscription the filter policy "
-        '{"type": [...]}, and SNS drops a message without a `type` attribute (SnsPublishOperator '
-        "sends none unless message_attributes is given): it never reaches the queue, no DLQ, no "
-        "error. Fix in provision: for an upstream topic with exactly one raw subscription, also "
-        'accept an absent attribute: {"type": [<types>, {"exists": false}]} (or refuse raw '
-        "subscriptions at `check` unless documented as needing the attribute)."
-    ),
-)
 def test_a_plain_body_without_a_type_attribute_reaches_the_only_raw_subscription(
     bridge: Bridge,
 ) -> None:
@@ -336,16 +324,6 @@ def test_a_plain_body_without_a_type_attribute_reaches_the_only_raw_subscription
     assert bridge.launcher.requests[0].parameters == EXPECTED_PARAMETERS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse_message treats any body with `id`, `type` and `source` keys as an envelope "
-        "(`looks_like_envelope`), even in a domain whose `type` message attribute names an "
-        "`adapter: raw` subscription; a plain Airflow body with such fields (a row id, a load "
-        "type, a source system) is dead-lettered as an invalid envelope. Fix: only "
-        "`specversion` marks an envelope when the `type` attribute names a raw subscription."
-    ),
-)
 def test_a_plain_body_with_its_own_id_type_and_source_fields_is_still_raw_data(
     bridge: Bridge,
 ) -> None:

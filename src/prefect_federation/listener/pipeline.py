@@ -139,7 +139,13 @@ def parse_message(
         document = _load_json_object(inner, "SNS notification's Message")
     elif size > MAX_EVENT_BYTES:
         raise too_large
-    looks_like_envelope = "specversion" in document or {"id", "type", "source"} <= document.keys()
+    raw_types = {s.event for s in domain.subscribes if s.adapter == "raw"} if domain else set()
+    if attrs.get("type") in raw_types:  # the producer says: a raw body of a raw subscription
+        looks_like_envelope = "specversion" in document
+    else:
+        looks_like_envelope = (
+            "specversion" in document or {"id", "type", "source"} <= document.keys()
+        )
     if (
         not looks_like_envelope
         and domain is not None

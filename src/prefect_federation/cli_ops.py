@@ -1,0 +1,448 @@
+"""Operator commands: `dlq list|show|redrive|purge` and `status`. Thin: each calls the library
+(`prefect_federation.dlq`, `prefect_federation.status`).
+
+Registered on the main app in `cli.py`:
+
+```python
+app.add_typer(dlq_app, name="dlq")
+app.command()(status)
+```
+
+Exit codes: 0 done / healthy; 1 something asked for was not done, or a domain is unhealthy;
+2 usage or configuration error (unknown domain, queue not provisioned, AWS unreachable).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from prefect_federation.errors import FederationError
+from prefect_federation.status import AgeSource, format_duration
+
+if TYPE_CHECKING:
+    from prefect_federation.dlq import DeadLetter, DeadLetterAction, DlqReport, DomainQueues
+    from prefect_federation.settings import FederationSettings
+    from prefect_federation.status import DomainStatus
+
+__all__ = ["dlq_app", "status"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+dlq_app = typer.Typer(
+    name="dlq",
+    help="Inspect a domain's dead-letter queue; send messages back to its queue, or delete them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+DomainOpt = Annotated[str, typer.Option("--domain", help="The domain whose DLQ to work on.")]
+CredentialsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--aws-credentials-block",
+        help="Name of a prefect-aws AwsCredentials block (default: the AWS environment).",
+    ),
+]
+IdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Message ids: the DLQ id `dlq list` shows, or the id it had in the source queue.",
+        show_default=False,
+    ),
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="Every message in the DLQ.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(
+    declarations: Path | None = None, credentials_block: str | None = None
+) -> FederationSettings:
+    from prefect_federation.settings import FederationSettings
+
+    overrides: dict[str, Any] = {}
+    if declarations is not None:
+        overrides["declarations"] = declarations
+    if credentials_block is not None:
+        overrides["aws_credentials_block"] = credentials_block
+    return FederationSettings(**overrides)
+
+
+def _clients(settings: FederationSettings, *services: str) -> list[Any]:
+    from prefect_federation.aws import aws_client, load_aws_credentials
+
+    credentials = load_aws_credentials(settings.aws_credentials_block)
+    return [aws_client(credentials, service) for service in services]
+
+
+def _open_dlq(domain: str, credentials_block: str | None) -> tuple[Any, DomainQueues]:
+    """The SQS client and the domain's queues, found by name; exit 2 when they do not exist."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from prefect_federation.dlq import locate_queues
+
+    try:
+        settings = _settings(credentials_block=credentials_block)
+        [sqs] = _clients(settings, "sqs")
+        return sqs, locate_queues(sqs, settings.name_prefix, domain)
+    except (FederationError, ValueError, BotoCoreError, ClientError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _selection(message_ids: list[str] | None, all_: bool, verb: str) -> list[str] | None:
+    """None for --all, else the ids; exit 2 unless exactly one of the two was given."""
+    if all_ and message_ids:
+        raise _fail(f"give message ids or --all, not both ({verb} {' '.join(message_ids)})")
+    if not all_ and not message_ids:
+        raise _fail(f"name the messages to {verb}, or pass --all")
+    return None if all_ else list(message_ids or [])
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    ago = format_duration((datetime.now(UTC) - moment).total_seconds())
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z ({ago} ago)"
+
+
+def _event(letter: DeadLetter) -> str:
+    if letter.event_type is None and letter.event_id is None:
+        return "-"
+    short = (letter.event_id or "")[:8]
+    return f"{letter.event_type or '?'} {short}".strip()
+
+
+def _clip(text: str | None, limit: int) -> str:
+    if not text:
+        return "-"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+@contextmanager
+def _progress(description: str, total: int | None) -> Iterator[Any]:
+    """A progress bar on stderr; yields the callback the library calls once per message."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(_result: DeadLetterAction) -> None:
+            progress.advance(task)
+
+        yield advance
+
+
+def _report(report: DlqReport, done_text: str) -> None:
+    console.print(done_text, highlight=False)
+    for message_id, error in report.failed.items():
+        err_console.print(f"[red]failed[/red] {message_id}: {escape(error)}", highlight=False)
+    for message_id in report.not_found:
+        err_console.print(f"[yellow]not in the DLQ[/yellow] {message_id}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("list")
+def list_command(
+    domain: DomainOpt,
+    max_messages: Annotated[
+        int, typer.Option("--max", min=1, help="List at most this many.")
+    ] = 100,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts.")] = False,
+    aws_credentials_block: CredentialsOpt = None,
+) -> None:
+    """List the messages in the domain's DLQ (oldest first), without consuming them."""
+    from prefect_federation.dlq import list_dead_letters
+
+    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    try:
+        letters = list_dead_letters(sqs, queues.dlq_url, max=max_messages)
+    except FederationError as exc:
+        raise _fail(str(exc)) from exc
+    if json_output:
+        for letter in letters:
+            print(letter.model_dump_json(exclude={"body", "receipt_handle"}))
+        return
+    if not letters:
+        console.print(f"{queues.dlq_name} is empty", highlight=False)
+        return
+    table = Table("id", "dead-lettered", "event", "receives", "reason", title=queues.dlq_name)
+    table.columns[0].no_wrap = True
+    for letter in letters:
+        table.add_row(
+            letter.message_id,
+            _when(letter.dead_lettered_at),
+            escape(_event(letter)),
+            str(letter.receive_count) if letter.receive_count is not None else "-",
+            escape(_clip(letter.reason, 160)),
+        )
+    console.print(table)
+    more = " (or more: --max)" if len(letters) >= max_messages else ""
+    console.print(
+        f"{len(letters)} message(s){more}. Full message: `prefect-federation dlq show ID "
+        f"--domain {domain}`",
+        highlight=False,
+    )
+
+
+@dlq_app.command("show")
+def show_command(
+    message_id: Annotated[str, typer.Argument(help="The DLQ id (or source-queue id).")],
+    domain: DomainOpt,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON, for scripts.")] = False,
+    aws_credentials_block: CredentialsOpt = None,
+) -> None:
+    """Show one dead-lettered message in full: why, from where, its attributes and body."""
+    from prefect_federation.dlq import find_dead_letter
+
+    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    try:
+        letter = find_dead_letter(sqs, queues.dlq_url, message_id)
+    except FederationError as exc:
+        raise _fail(str(exc)) from exc
+    if letter is None:
+        raise _fail(f"no message {message_id!r} in {queues.dlq_name}", code=1)
+    if json_output:
+        print(letter.model_dump_json(exclude={"receipt_handle"}, indent=2))
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    rows = [
+        ("id", letter.message_id),
+        ("source queue id", letter.original_message_id or "-"),
+        ("source queue", letter.source_queue or "-"),
+        ("dead-lettered", _when(letter.dead_lettered_at)),
+        ("receives", str(letter.receive_count) if letter.receive_count is not None else "-"),
+        ("event", f"{letter.event_type or '-'} {letter.event_id or ''}".strip()),
+        ("event source", letter.event_source or "-"),
+        ("message group", letter.group_id or "-"),
+        ("reason", letter.reason or "- (moved by SQS after maxReceiveCount, no reason recorded)"),
+    ]
+    for name, value in rows:
+        grid.add_row(name, escape(value))
+    others = {k: v for k, v in letter.attributes.items() if not k.startswith("federation-")}
+    for name, value in sorted(others.items()):
+        grid.add_row(f"attribute {escape(name)}", escape(value))
+    console.print(grid)
+    console.print("[bold]body[/bold]")
+    try:
+        body = json.dumps(json.loads(letter.body), indent=2, ensure_ascii=False)
+    except ValueError:
+        body = letter.body
+    console.print(escape(body), highlight=False, soft_wrap=True)
+
+
+@dlq_app.command("redrive")
+def redrive_command(
+    domain: DomainOpt,
+    message_ids: IdsArg = None,
+    all_: AllOpt = False,
+    aws_credentials_block: CredentialsOpt = None,
+) -> None:
+    """Send messages back to the domain's queue (once the cause is fixed), then delete them from
+    the DLQ. They go back without the `federation-*` attributes the DLQ added."""
+    from prefect_federation.dlq import queue_depth, redrive
+
+    wanted = _selection(message_ids, all_, "redrive")
+    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    try:
+        total = queue_depth(sqs, queues.dlq_url) if wanted is None else len(wanted)
+        with _progress(f"redriving to {queues.queue_name}", total) as advance:
+            report = redrive(sqs, queues.dlq_url, queues.queue_url, wanted, on_progress=advance)
+    except FederationError as exc:
+        raise _fail(str(exc)) from exc
+    _report(
+        report,
+        f"redrove {len(report.done)} message(s) from {queues.dlq_name} to {queues.queue_name}",
+    )
+
+
+@dlq_app.command("purge")
+def purge_command(
+    domain: DomainOpt,
+    message_ids: IdsArg = None,
+    all_: AllOpt = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    aws_credentials_block: CredentialsOpt = None,
+) -> None:
+    """Delete messages from the domain's DLQ for good (asks first unless --yes)."""
+    from prefect_federation.dlq import purge, queue_depth
+
+    wanted = _selection(message_ids, all_, "purge")
+    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    try:
+        total = queue_depth(sqs, queues.dlq_url) if wanted is None else len(wanted)
+    except FederationError as exc:
+        raise _fail(str(exc)) from exc
+    if not yes:
+        what = f"all {total} message(s)" if wanted is None else f"{total} message(s)"
+        if not typer.confirm(f"Delete {what} from {queues.dlq_name} for good?", default=False):
+            err_console.print("nothing deleted")
+            raise typer.Exit(1)
+    try:
+        with _progress(f"purging {queues.dlq_name}", total) as advance:
+            report = purge(sqs, queues.dlq_url, wanted, on_progress=advance)
+    except FederationError as exc:
+        raise _fail(str(exc)) from exc
+    _report(report, f"deleted {len(report.done)} message(s) from {queues.dlq_name}")
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+def _prefect_scope(api_url: str | None) -> Any:
+    if not api_url:
+        return nullcontext()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    return temporary_settings({PREFECT_API_URL: api_url})
+
+
+def _queue_cell(s: DomainStatus) -> str:
+    if s.visible is None:
+        return "-"
+    text = f"{s.visible} waiting, {s.in_flight} in flight"
+    return text + (f", {s.delayed} delayed" if s.delayed else "")
+
+
+def _listener_cell(s: DomainStatus) -> str:
+    if not s.listener_observed:
+        return "unknown"
+    if s.heartbeat_age_seconds is None:
+        return "never seen"
+    return f"{format_duration(s.heartbeat_age_seconds)} ago ({s.heartbeat_phase or '?'})"
+
+
+def _status_table(statuses: list[DomainStatus]) -> Table:
+    table = Table("domain", "health", "queue", "DLQ", "oldest", "listener", "runs 1h")
+    for s in statuses:
+        table.add_row(
+            s.domain,
+            "[green]ok[/green]" if s.healthy else "[red]UNHEALTHY[/red]",
+            _queue_cell(s),
+            "-" if s.dlq_depth is None else str(s.dlq_depth),
+            "-" if s.oldest_age_seconds is None else format_duration(s.oldest_age_seconds),
+            _listener_cell(s),
+            "-" if s.runs_last_hour is None else str(s.runs_last_hour),
+        )
+    return table
+
+
+def status(
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="Only this domain (default: every subscriber).")
+    ] = None,
+    declarations: Annotated[
+        Path | None,
+        typer.Option(
+            "--declarations",
+            "-d",
+            help="Directory of domain declarations (default: $PREFECT_FEDERATION_DECLARATIONS "
+            "or ./deployments).",
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON, for scripts.")] = False,
+    oldest_age: Annotated[
+        AgeSource,
+        typer.Option(
+            help="Age of the oldest waiting message from CloudWatch (real AWS), by peeking "
+            "(each peek counts as a receive), or not at all.",
+            case_sensitive=False,
+        ),
+    ] = AgeSource.cloudwatch,
+    max_age: Annotated[
+        float, typer.Option(help="Unhealthy when the oldest waiting message is older (seconds).")
+    ] = 300.0,
+    heartbeat_misses: Annotated[
+        float,
+        typer.Option(help="Unhealthy when the listener is silent for this many heartbeats."),
+    ] = 3.0,
+    aws_credentials_block: CredentialsOpt = None,
+) -> None:
+    """Health of each subscribing domain: queue, DLQ, oldest message, listener, recent runs.
+    Exits 1 when a domain is unhealthy."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from prefect_federation.declarations import load_federation
+    from prefect_federation.errors import ConfigError
+    from prefect_federation.status import HealthThresholds, domain_status
+
+    try:
+        settings = _settings(declarations, aws_credentials_block)
+        federation = load_federation(settings.declarations)
+        if domain is not None:
+            chosen = [federation.domain(domain)]
+            if not chosen[0].subscribes:
+                raise ConfigError(f"domain {domain!r} subscribes to nothing: it has no queue")
+        else:
+            chosen = federation.subscribers()
+        thresholds = HealthThresholds(
+            max_oldest_age_seconds=max_age, heartbeat_misses=heartbeat_misses
+        )
+        sqs, cloudwatch = _clients(settings, "sqs", "cloudwatch")
+    except (FederationError, ValueError, BotoCoreError, ClientError) as exc:
+        raise _fail(str(exc)) from exc
+    from prefect.client.orchestration import get_client
+
+    statuses = []
+    with err_console.status("checking domains") if not json_output else nullcontext():
+        for declaration in chosen:
+            with (
+                _prefect_scope(declaration.resolved_prefect_api_url()),
+                get_client(sync_client=True) as client,
+            ):
+                statuses.append(
+                    domain_status(
+                        declaration,
+                        sqs,
+                        client,
+                        name_prefix=settings.name_prefix,
+                        thresholds=thresholds,
+                        age_source=oldest_age,
+                        cloudwatch=cloudwatch,
+                    )
+                )
+    healthy = all(s.healthy for s in statuses)
+    if json_output:
+        print(
+            json.dumps(
+                {"healthy": healthy, "domains": [s.model_dump(mode="json") for s in statuses]},
+                indent=2,
+            )
+        )
+    else:
+        console.print(_status_table(statuses))
+        for s in statuses:
+            for reason in s.reasons:
+                console.print(f"[red]{s.domain}[/red]: {escape(reason)}", highlight=False)
+            for note in s.notes:
+                console.print(f"[dim]{s.domain}: {escape(note)}[/dim]", highlight=False)
+        sick = sum(not s.healthy for s in statuses)
+        console.print(
+            f"{len(statuses)} domain(s): {len(statuses) - sick} healthy, {sick} unhealthy",
+            highlight=False,
+        )
+    if not healthy:
+        raise typer.Exit(1)
