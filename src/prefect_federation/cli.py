@@ -222,6 +222,15 @@ def _save_blocks_per_server(
     return saved
 
 
+def _register_commands() -> None:
+    from prefect_federation.cli_iam import iam_policy
+
+    app.command("iam-policy")(iam_policy)
+
+
+_register_commands()
+
+
 def _configure_logging(verbose: bool) -> None:
     """Our own handler on `prefect_federation` (Prefect configures the root logger on import)."""
     import prefect  # noqa: F401  - let Prefect set up its logging first
@@ -243,6 +252,13 @@ def listen(
         int | None, typer.Option(help="Long-poll seconds per receive (0-20, default 20).")
     ] = None,
     once: Annotated[bool, typer.Option(help="Handle one receive's messages, then exit.")] = False,
+    execute: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the domain's flow runs: pushed as they are created, forked from a "
+            "warm parent (no worker poll, no cold start)."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run a domain's listener: queue -> validated events -> that domain's deployment runs."""
@@ -276,16 +292,31 @@ def listen(
     from prefect_federation.heartbeat import emit_heartbeat
 
     launcher = PrefectLauncher()
+    executor = None
+    run_launcher: Any = launcher
+    if execute:
+        from prefect_federation.executor import ExecutingLauncher, ForkExecutor
+
+        executor = ForkExecutor(
+            launcher.client, sorted({s.deployment for s in declaration.subscribes})
+        )
+        try:
+            executor.start()
+        except Exception as exc:
+            raise _fail(f"the fork executor could not start: {exc}") from exc
+        run_launcher = ExecutingLauncher(launcher, executor)
     listener = Listener(
         declaration,
         queue,
-        launcher,
+        run_launcher,
         federation=federation,
         settings=listener_settings,
         on_heartbeat=emit_heartbeat,
     )
     if once:
         listener.poll_once()
+        if executor is not None:
+            executor.stop()
         launcher.close()
         return
     thread = threading.Thread(target=listener.run, name=f"listener-{domain}", daemon=True)
@@ -304,6 +335,8 @@ def listen(
         if listener.stopping.is_set() and not listener.busy:
             break  # waiting in a long poll: nothing in flight; unreceived messages stay queued
     listener.wait_heartbeat(3)
+    if executor is not None:
+        executor.stop()
     launcher.close()
     logging.getLogger("prefect_federation.listener").info("stats: %s", listener.stats.as_dict())
 
@@ -324,12 +357,26 @@ def demo(
         bool,
         typer.Option(help="Two Prefect servers: upstream and downstream domains on their own."),
     ] = False,
+    runner: Annotated[
+        str,
+        typer.Option(
+            help="fork: each listener runs its flows, pushed and forked warm; process: Prefect "
+            "process workers (poll, cold start)."
+        ),
+    ] = "fork",
 ) -> None:
     """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
     from prefect_federation.demo import run_demo
 
     raise typer.Exit(
-        run_demo(once=once, timeout=timeout, home=home, region=region, federated=federated)
+        run_demo(
+            once=once,
+            timeout=timeout,
+            home=home,
+            region=region,
+            federated=federated,
+            runner=runner,
+        )
     )
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PolicyKind", "iam_policy", "resolve_account_and_region"]
 
-PolicyKind = Literal["runtime", "provisioning", "both"]
+PolicyKind = Literal["runtime", "provisioning", "operator", "both"]
 
 err_console = Console(stderr=True)
 
@@ -79,6 +79,7 @@ def iam_policy(
         PolicyKind,
         typer.Option(
             help="runtime: the domain's flows and listener; provisioning: its deploy pipeline; "
+            "operator: its DLQ tooling (`dlq list|show|redrive|purge`); "
             'both: {"runtime": ..., "provisioning": ...}.'
         ),
     ] = "runtime",
@@ -89,8 +90,12 @@ def iam_policy(
             "needed when publishing through the SnsTopic block or with --topic-arn."
         ),
     ] = True,
-    dlq_read: Annotated[
-        bool, typer.Option(help="Runtime: also allow reading and deleting from the own DLQ.")
+    retire_queue: Annotated[
+        bool,
+        typer.Option(
+            help="Provisioning of a domain that subscribes to nothing any more: also allow "
+            "unsubscribing and clearing the queue it had."
+        ),
     ] = False,
     aws_credentials_block: Annotated[
         str | None,
@@ -102,7 +107,7 @@ def iam_policy(
 ) -> None:
     """Print the domain's least-privilege IAM policy (JSON) for its runtime or its provisioning."""
     from prefect_federation.declarations import load_federation
-    from prefect_federation.iam import provisioning_policy, runtime_policy
+    from prefect_federation.iam import operator_policy, provisioning_policy, runtime_policy
     from prefect_federation.settings import FederationSettings
 
     overrides: dict[str, Any] = {}
@@ -124,10 +129,13 @@ def iam_policy(
                 account,
                 aws_region,
                 topic_lookup=topic_lookup,
-                dlq_read=dlq_read,
             ).to_dict()
         if kind in ("provisioning", "both"):
             documents["provisioning"] = provisioning_policy(
+                federation, domain, settings, account, aws_region, retire_queue=retire_queue
+            ).to_dict()
+        if kind == "operator":
+            documents["operator"] = operator_policy(
                 federation, domain, settings, account, aws_region
             ).to_dict()
     except (ConfigError, ValueError) as exc:

@@ -52,13 +52,20 @@ FEDERATED_SERVERS = {
 
 class Demo:
     def __init__(
-        self, project: Path, home: Path, console: Console, region: str, federated: bool = False
+        self,
+        project: Path,
+        home: Path,
+        console: Console,
+        region: str,
+        federated: bool = False,
+        runner: str = "fork",
     ) -> None:
         self.project = project
         self.home = home
         self.console = console
         self.region = region
         self.federated = federated
+        self.runner = runner
         self.stack = Stack(home)
         self.servers: dict[str, str] = {}  # server name -> API URL
         self.started = time.monotonic()
@@ -224,17 +231,24 @@ class Demo:
         cli = str(Path(sys.executable).with_name("prefect-federation"))
         for domain in sorted(set(DEMO_CHAIN.values())):
             env = self.child_env(self.server_of(domain))
-            self.stack.start(
-                f"worker-{domain}",
-                [prefect, "worker", "start", "--pool", domain, "--type", "process"],
-                env,
-                cwd=self.project,
-            )
-            self.stack.start(
-                f"listener-{domain}", [cli, "listen", "--domain", domain], env, cwd=self.project
-            )
+            listen = [cli, "listen", "--domain", domain]
+            if self.runner == "process":
+                self.stack.start(
+                    f"worker-{domain}",
+                    [prefect, "worker", "start", "--pool", domain, "--type", "process"],
+                    env,
+                    cwd=self.project,
+                )
+            else:
+                listen.append("--execute")
+            self.stack.start(f"listener-{domain}", listen, env, cwd=self.project)
         self.wait_for_listeners()
-        self.say(f"started a worker and a listener per domain (logs in {self.stack.logs})")
+        what = (
+            "a Prefect process worker and a listener"
+            if self.runner == "process"
+            else "a listener that runs its flows (pushed, forked warm)"
+        )
+        self.say(f"started {what} per domain (logs in {self.stack.logs})")
 
     def wait_for_listeners(self, timeout: float = 90) -> None:
         """Wait until every listener polls its queue (its log says so)."""
@@ -388,6 +402,7 @@ def run_demo(
     home: Path | None = None,
     region: str = "north",
     federated: bool = False,
+    runner: str = "fork",
 ) -> int:
     """Run the demo; returns the process exit code."""
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -398,7 +413,9 @@ def run_demo(
             "and deployments/ are)"
         )
         return 2
-    demo = Demo(project, (home or project / ".federation").resolve(), console, region, federated)
+    demo = Demo(
+        project, (home or project / ".federation").resolve(), console, region, federated, runner
+    )
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:

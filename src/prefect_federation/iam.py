@@ -1,6 +1,6 @@
 """Least-privilege IAM policies of a domain, generated from its declaration.
 
-Two identity-based policies per domain, never one for all domains:
+Identity-based policies per domain, never one for all domains:
 
 - the **runtime** policy, for the domain's flows and listener: publish to its own topic; receive,
   delete and extend messages of its own queue; dead-letter to its own DLQ. Nothing on any other
@@ -8,6 +8,8 @@ Two identity-based policies per domain, never one for all domains:
 - the **provisioning** policy, for the domain's deploy pipeline: create its own topic, queue and
   DLQ, set their attributes (redrive, queue policy), and subscribe its own queue, and only that
   queue (`sns:Endpoint` condition), to the topics of the domains it subscribes to.
+- the **operator** policy, for whoever triages its dead letters (`prefect-federation dlq ...`):
+  read and delete from its own DLQ, send back to its own queue.
 
 Every resource ARN comes from `prefect_federation.naming`, exactly as `provision` and `connect`
 name the resources. Five SNS actions have no resource-level permissions in AWS (the "resource
@@ -17,7 +19,9 @@ types" column of the Service Authorization Reference is empty): `sns:ListTopics`
 
 The deploy pipeline provisions one domain at a time (`provision -d deployments/<domain>.yaml`):
 given every declaration, `provision` would also look at other domains' queues, which this policy
-rightly refuses. An upstream's topic must exist before a downstream domain is provisioned.
+rightly refuses. An upstream's topic must exist before a downstream domain is provisioned. A
+domain that subscribes to nothing still gets `sqs:GetQueueUrl` on its own queue name (`provision`
+looks for a queue to retire); the deploy that drops its last subscription needs `retire_queue`.
 
 What "*" leaves open, because AWS offers nothing narrower: any runtime or provisioning role that
 may list topics sees every topic ARN of the account; the provisioning role may read, change and
@@ -44,7 +48,7 @@ from prefect_federation.settings import FederationSettings
 
 __all__ = [
     "ACTIONS_WITHOUT_RESOURCE_LEVEL_PERMISSIONS",
-    "DLQ_READ_ACTIONS",
+    "DLQ_OPERATOR_ACTIONS",
     "DLQ_RUNTIME_ACTIONS",
     "QUEUE_RUNTIME_ACTIONS",
     "AwsLocation",
@@ -52,6 +56,7 @@ __all__ = [
     "PolicyDocument",
     "PolicyStatement",
     "domain_arns",
+    "operator_policy",
     "provisioning_policy",
     "runtime_policy",
 ]
@@ -84,14 +89,13 @@ DLQ_RUNTIME_ACTIONS = (
 )
 """What the listener does on its own DLQ."""
 
-DLQ_READ_ACTIONS = (
-    "sqs:ChangeMessageVisibility",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ReceiveMessage",
+DLQ_OPERATOR_ACTIONS = (
+    "sqs:ChangeMessageVisibility",  # release what was looked at (ChangeMessageVisibilityBatch)
+    "sqs:DeleteMessage",  # after a redrive, or a purge
+    "sqs:GetQueueAttributes",  # queue_depth: the progress bar's total
+    "sqs:ReceiveMessage",  # every operation scans the DLQ
 )
-"""Opt-in (`dlq_read=True`): inspect the DLQ and discard what was handled. The listener never
-reads its DLQ, so its policy does not have these by default; give them to whoever triages."""
+"""What DLQ tooling (`prefect_federation.dlq`) does on the DLQ; redrive also sends to the queue."""
 
 _ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 _SID = re.compile(r"^[A-Za-z0-9]+$")
@@ -183,12 +187,15 @@ class AwsLocation(_Frozen):
 
 
 class DomainArns(_Frozen):
-    """The ARNs of one domain's resources; `None` where the domain has no such resource."""
+    """The ARNs of one domain's names. The names exist whether or not the resources do:
+    `publishes`/`subscribes` say which resources the declaration calls for."""
 
     domain: str
-    topic: str | None = Field(default=None, description="Set when the domain publishes.")
-    queue: str | None = Field(default=None, description="Set when the domain subscribes.")
-    dlq: str | None = Field(default=None, description="Set when the domain subscribes.")
+    publishes: bool
+    subscribes: bool
+    topic: str = Field(description="The topic it publishes to (exists when it publishes).")
+    queue: str = Field(description="Its queue (exists when it subscribes, or used to).")
+    dlq: str = Field(description="Its dead-letter queue.")
     upstream_topics: tuple[str, ...] = Field(
         default=(), description="Topics its queue is subscribed to, sorted."
     )
@@ -243,14 +250,13 @@ def domain_arns(
     declaration = federation.domain(domain)
     location = _location(account_id, region)
     prefix, fifo = settings.name_prefix, declaration.fifo
-    subscribes = bool(declaration.subscribes)
     return DomainArns(
         domain=domain,
-        topic=location.arn("sns", topic_name(prefix, domain, fifo))
-        if declaration.publishes
-        else None,
-        queue=location.arn("sqs", queue_name(prefix, domain, fifo)) if subscribes else None,
-        dlq=location.arn("sqs", dlq_name(prefix, domain, fifo)) if subscribes else None,
+        publishes=bool(declaration.publishes),
+        subscribes=bool(declaration.subscribes),
+        topic=location.arn("sns", topic_name(prefix, domain, fifo)),
+        queue=location.arn("sqs", queue_name(prefix, domain, fifo)),
+        dlq=location.arn("sqs", dlq_name(prefix, domain, fifo)),
         upstream_topics=tuple(
             sorted(
                 location.arn("sns", name)
@@ -277,17 +283,16 @@ def runtime_policy(
     region: str,
     *,
     topic_lookup: bool = True,
-    dlq_read: bool = False,
 ) -> PolicyDocument:
     """What `domain`'s flows and listener need at run time, and nothing else.
 
     `topic_lookup=False` drops `sns:ListTopics` (needed only when the topic is found by name, as
     `connect.open_publisher` does without `--topic-arn`; flows publishing through the domain's
-    `SnsTopic` block know the ARN). `dlq_read=True` adds reading the domain's own DLQ.
+    `SnsTopic` block know the ARN).
     """
     arns = domain_arns(federation, domain, settings, account_id, region)
     statements: list[PolicyStatement] = []
-    if arns.topic is not None:
+    if arns.publishes:
         statements.append(
             PolicyStatement(
                 sid="PublishToOwnTopic", actions=("sns:Publish",), resources=(arns.topic,)
@@ -301,7 +306,7 @@ def runtime_policy(
                     sid="FindOwnTopicByName", actions=("sns:ListTopics",), resources=("*",)
                 )
             )
-    if arns.queue is not None and arns.dlq is not None:
+    if arns.subscribes:
         statements.append(
             PolicyStatement(
                 sid="ConsumeOwnQueue", actions=QUEUE_RUNTIME_ACTIONS, resources=(arns.queue,)
@@ -312,11 +317,41 @@ def runtime_policy(
                 sid="DeadLetterToOwnDlq", actions=DLQ_RUNTIME_ACTIONS, resources=(arns.dlq,)
             )
         )
-        if dlq_read:
-            statements.append(
-                PolicyStatement(sid="ReadOwnDlq", actions=DLQ_READ_ACTIONS, resources=(arns.dlq,))
-            )
     return _document(domain, "runtime", statements)
+
+
+def operator_policy(
+    federation: Federation,
+    domain: str,
+    settings: FederationSettings,
+    account_id: str,
+    region: str,
+) -> PolicyDocument:
+    """What `prefect-federation dlq list|show|redrive|purge --domain <domain>` needs
+    (`prefect_federation.dlq`): find the queues, read and delete dead letters, send them back.
+
+    For whoever triages the domain's dead letters, not for the listener: the listener never reads
+    its DLQ and never sends to its own queue. Not for `status` (CloudWatch, every domain).
+    """
+    arns = domain_arns(federation, domain, settings, account_id, region)
+    if not arns.subscribes:
+        raise ConfigError(f"domain {domain!r} subscribes to nothing: it has no dead-letter queue")
+    # locate_queues tries the standard name first, then the FIFO one: a FIFO domain's lookup asks
+    # for its standard queue name too (AWS checks permission before existence).
+    lookups = tuple(dict.fromkeys((arns.queue.removesuffix(".fifo"), arns.queue, arns.dlq)))
+    return _document(
+        domain,
+        "operator",
+        [
+            PolicyStatement(sid="LocateOwnQueues", actions=("sqs:GetQueueUrl",), resources=lookups),
+            PolicyStatement(
+                sid="TriageOwnDlq", actions=DLQ_OPERATOR_ACTIONS, resources=(arns.dlq,)
+            ),
+            PolicyStatement(
+                sid="RedriveToOwnQueue", actions=("sqs:SendMessage",), resources=(arns.queue,)
+            ),
+        ],
+    )
 
 
 def provisioning_policy(
@@ -325,17 +360,25 @@ def provisioning_policy(
     settings: FederationSettings,
     account_id: str,
     region: str,
+    *,
+    retire_queue: bool = False,
 ) -> PolicyDocument:
-    """What `provision` calls for `domain` alone (its declaration file), and nothing else."""
+    """What `provision` calls for `domain` alone (its declaration file), and nothing else.
+
+    A domain that subscribes to nothing still has its queue name looked up (`provision` retires
+    a queue left from earlier subscriptions). `retire_queue=True` adds what retiring an existing
+    queue takes (unsubscribe it, clear its policy): for the deploy that removes a domain's last
+    subscription; without it, that deploy is refused on `sqs:GetQueueAttributes`.
+    """
     arns = domain_arns(federation, domain, settings, account_id, region)
     statements: list[PolicyStatement] = []
-    if arns.topic is not None or arns.upstream_topics:
+    if arns.publishes or arns.subscribes:
         # provision finds every topic by name (its own and its upstreams'); sns:ListTopics has no
         # resource-level permissions, so "*" is the only resource AWS accepts.
         statements.append(
             PolicyStatement(sid="ListTopicsByName", actions=("sns:ListTopics",), resources=("*",))
         )
-    if arns.topic is not None:
+    if arns.publishes:
         statements.append(
             PolicyStatement(
                 sid="CreateOwnTopic",
@@ -344,7 +387,11 @@ def provisioning_policy(
                 resources=(arns.topic,),
             )
         )
-    if arns.queue is not None and arns.dlq is not None:
+    # The subscription actions below have no resource-level permissions and no condition key
+    # naming the topic or the endpoint: "*" is the only resource AWS accepts. provision lists
+    # subscriptions to find its queue's, then reads, updates and removes only those.
+    unscoped: tuple[str, ...] = ()
+    if arns.subscribes:
         statements.append(
             PolicyStatement(
                 sid="CreateAndConfigureOwnQueues",
@@ -357,7 +404,6 @@ def provisioning_policy(
                 resources=(arns.queue, arns.dlq),
             )
         )
-    if arns.queue is not None and arns.upstream_topics:
         statements.append(
             PolicyStatement(
                 sid="SubscribeOwnQueueToUpstreamTopics",
@@ -369,19 +415,31 @@ def provisioning_policy(
                 },
             )
         )
-        # provision lists subscriptions to find its queue's, then reads, updates and removes
-        # them. None of these four actions has resource-level permissions or a condition key that
-        # names the topic or endpoint: "*" is the only resource AWS accepts.
+        unscoped = (
+            "sns:GetSubscriptionAttributes",
+            "sns:ListSubscriptions",
+            "sns:SetSubscriptionAttributes",
+            "sns:Unsubscribe",
+        )
+    elif retire_queue:
         statements.append(
             PolicyStatement(
-                sid="ManageSubscriptionsUnscopedByAws",
-                actions=(
-                    "sns:GetSubscriptionAttributes",
-                    "sns:ListSubscriptions",
-                    "sns:SetSubscriptionAttributes",
-                    "sns:Unsubscribe",
-                ),
-                resources=("*",),
+                sid="RetireOwnQueue",
+                actions=("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SetQueueAttributes"),
+                resources=(arns.queue,),
+            )
+        )
+        unscoped = ("sns:ListSubscriptions", "sns:Unsubscribe")
+    else:
+        statements.append(
+            PolicyStatement(
+                sid="LookForOwnRetiredQueue", actions=("sqs:GetQueueUrl",), resources=(arns.queue,)
+            )
+        )
+    if unscoped:
+        statements.append(
+            PolicyStatement(
+                sid="ManageSubscriptionsUnscopedByAws", actions=unscoped, resources=("*",)
             )
         )
     return _document(domain, "provisioning", statements)

@@ -38,6 +38,7 @@ class StartedRun(BaseModel):
     flow_run_id: UUID
     flow_run_name: str
     deployment: str
+    deployment_id: UUID | None = None
     ui_url: str | None = None
 
 
@@ -197,6 +198,7 @@ class PrefectLauncher:
             flow_run_id=flow_run.id,
             flow_run_name=flow_run.name,
             deployment=request.deployment,
+            deployment_id=deployment.id,
             ui_url=flow_run_ui_url(flow_run.id),
         )
         if self.emit_events:

@@ -1,0 +1,170 @@
+"""A warm fork server: Prefect and a domain's flows imported once, one forked child per flow run.
+
+Started by `executor.ForkExecutor` as `python -m prefect_federation.forkserver`. It stays
+single-threaded (forking a process with threads is unsafe), reads commands as JSON lines on stdin
+and answers on stdout:
+
+    -> {"op": "run", "flow_run_id": "...", "entrypoint": "flows/x.py:fn", "workdir": "/repo"}
+    -> {"op": "cancel", "pid": 123}
+    <- {"event": "ready", "preloaded": [...], "failed": {...}}
+    <- {"event": "started", "flow_run_id": "...", "pid": 123}
+    <- {"event": "exited", "flow_run_id": "...", "pid": 123, "code": 0}
+
+A child runs the already created (and claimed) flow run with Prefect's own engine (`run_flow`),
+exactly as `python -m prefect.engine` does, minus the cold start: no interpreter start, no
+`import prefect`, no flow import. Its output goes to stderr so it never mixes with the protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+from uuid import UUID
+
+__all__ = ["main"]
+
+
+def _send(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _preload(specs: list[str]) -> tuple[dict[tuple[str, str], Any], dict[str, str]]:
+    """Import each `entrypoint@workdir`; returns the flows and the ones that failed (with why)."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    flows: dict[tuple[str, str], Any] = {}
+    failed: dict[str, str] = {}
+    start_dir = os.getcwd()
+    for spec in specs:
+        entrypoint, _, workdir = spec.partition("@")
+        workdir = workdir or start_dir
+        try:
+            os.chdir(workdir)
+            if workdir not in sys.path:
+                sys.path.insert(0, workdir)
+            flows[(entrypoint, workdir)] = load_flow_from_entrypoint(entrypoint)
+        except Exception as exc:  # the child falls back to Prefect's own loading
+            failed[spec] = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.chdir(start_dir)
+    return flows, failed
+
+
+def _run_child(flows: dict[tuple[str, str], Any], command: dict[str, Any]) -> None:
+    """In the forked child: run the flow run, then leave without the parent's clean-up."""
+    code = 1
+    try:
+        os.dup2(2, 1)  # the child's prints go to the log, never into the protocol
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, _cancel_intent)
+        flow_run_id = UUID(command["flow_run_id"])
+        workdir = command.get("workdir") or os.getcwd()
+        os.chdir(workdir)
+        os.environ["PREFECT__FLOW_RUN_ID"] = str(flow_run_id)
+
+        from prefect.engine import _drive_run_flow_result, handle_engine_signals
+        from prefect.flow_engine import load_flow, load_flow_run, run_flow
+        from prefect.logging.loggers import flow_run_logger
+
+        code = 0
+        try:
+            with handle_engine_signals(flow_run_id):
+                flow_run = load_flow_run(flow_run_id=flow_run_id)
+                flow = flows.get((command.get("entrypoint", ""), workdir))
+                if flow is None:
+                    flow = load_flow(flow_run)
+                run_logger: Any = flow_run_logger(flow_run=flow_run)
+                result = run_flow(flow, flow_run=flow_run, error_logger=run_logger)
+                _drive_run_flow_result(flow, result)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        _flush_prefect()
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _cancel_intent(signum: int, frame: Any) -> None:
+    """SIGUSR1 before SIGTERM: the termination is a cancellation. Prefect's engine then finishes
+    the run as Cancelled (running on_cancellation hooks) instead of reporting a crash; this is
+    the intent a Prefect runner sends over its control channel."""
+    try:
+        from prefect._internal.control_listener import _set_intent
+
+        _set_intent("cancel")
+    except Exception:  # an older or newer Prefect: the executor marks the run Cancelled itself
+        pass
+
+
+def _flush_prefect() -> None:
+    """Send the child's buffered logs and events before `os._exit` skips atexit."""
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
+    except Exception:
+        traceback.print_exc()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until stdin closes (the parent went away) or a `stop` command."""
+    specs = list(argv if argv is not None else sys.argv[1:])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    flows, failed = _preload(specs)
+    _send({"event": "ready", "preloaded": [e for e, _ in flows], "failed": failed})
+    children: dict[int, str] = {}
+    stdin = sys.stdin.fileno()
+    open_input = True
+    while open_input or children:
+        readable, _, _ = select.select([stdin] if open_input else [], [], [], 0.05)
+        if readable:
+            line = sys.stdin.readline()
+            if not line:
+                open_input = False
+            else:
+                command = json.loads(line)
+                if command.get("op") == "run":
+                    pid = os.fork()
+                    if pid == 0:
+                        _run_child(flows, command)
+                    children[pid] = command["flow_run_id"]
+                    _send({"event": "started", "flow_run_id": command["flow_run_id"], "pid": pid})
+                elif command.get("op") == "cancel" and int(command["pid"]) in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(command["pid"]), signal.SIGUSR1)
+                        time.sleep(0.05)
+                        os.kill(int(command["pid"]), signal.SIGTERM)
+                elif command.get("op") == "stop":
+                    open_input = False
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            flow_run_id = children.pop(pid, None)
+            if flow_run_id is not None:
+                code = os.waitstatus_to_exitcode(status)
+                _send({"event": "exited", "flow_run_id": flow_run_id, "pid": pid, "code": code})
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - run as a process
+    sys.exit(main())
