@@ -315,9 +315,13 @@ class Demo:
                 runs.sort(key=lambda r: r.created)
                 for run in runs:
                     state = run.state.type.value if run.state else "?"
+                    deployment_name = names.get(run.deployment_id or run.id, "?")
+                    if run.id not in seen:
+                        self.report_created(run, deployment_name)
                     if seen.get(run.id) != state:
                         seen[run.id] = state
-                        self.report_run(run, names.get(run.deployment_id or run.id, "?"), state)
+                        if state != "SCHEDULED":
+                            self.report_state(run, deployment_name, state)
                 failed = [r for r in runs if r.state and r.state.type.value in TERMINAL_FAILURES]
                 if failed:
                     run = failed[0]
@@ -348,21 +352,22 @@ class Demo:
     def run_url(self, run: Any) -> str:
         return f"{self.ui_of(run.__dict__.get('_server', self.api_url))}/runs/flow-run/{run.id}"
 
-    def report_run(self, run: Any, deployment: str, state: str) -> None:
+    def report_created(self, run: Any, deployment: str) -> None:
         domain = DEMO_CHAIN.get(deployment, "?")
-        if state == "SCHEDULED":
-            event = next((t for t in run.tags if t.startswith("event-type:")), "event-type:?")
-            self.timings.setdefault("first_run_created_s", time.monotonic() - self.started)
-            self.say(
-                f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] of {deployment} created "
-                f"by {event.split(':', 1)[1]}  {self.run_url(run)}"
-            )
-        else:
-            color = {"COMPLETED": "green", "RUNNING": "yellow"}.get(state, "red")
-            self.say(
-                f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] "
-                f"[{color}]{state.lower()}[/{color}]"
-            )
+        event = next((t for t in run.tags if t.startswith("event-type:")), "event-type:?")
+        self.timings.setdefault("first_run_created_s", time.monotonic() - self.started)
+        self.say(
+            f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] of {deployment} created "
+            f"by {event.split(':', 1)[1]}  {self.run_url(run)}"
+        )
+
+    def report_state(self, run: Any, deployment: str, state: str) -> None:
+        domain = DEMO_CHAIN.get(deployment, "?")
+        color = {"COMPLETED": "green", "RUNNING": "yellow", "PENDING": "yellow"}.get(state, "red")
+        self.say(
+            f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] "
+            f"[{color}]{state.lower()}[/{color}]"
+        )
 
     def check_processes(self) -> None:
         for process in self.stack.processes:

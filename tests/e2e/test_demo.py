@@ -45,9 +45,10 @@ def run_demo(home: Path, env: dict[str, str], *args: str) -> subprocess.Complete
     )
 
 
-def test_demo_runs_the_whole_chain_with_the_events_parameters(
+def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parameters(
     prefect_server: str, tmp_path: Path
 ) -> None:
+    """Real `prefect server start`, real `prefect worker start --type process` per domain."""
     from prefect.client.orchestration import SyncPrefectClient
 
     from prefect_federation.chain import chain_runs
@@ -56,11 +57,12 @@ def test_demo_runs_the_whole_chain_with_the_events_parameters(
     for name in ("AWS_ENDPOINT_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
         env.pop(name, None)  # embedded moto server
 
-    result = run_demo(tmp_path, env)
+    result = run_demo(tmp_path, env, "--runner", "process")
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "the whole chain completed" in output
+    assert "a Prefect process worker and a listener per domain" in output
     event_id = re.search(r"published vendor\.file-delivered (\S+)", output)
     assert event_id, output[-2000:]
     today = datetime.now(UTC).date().isoformat()
@@ -111,7 +113,8 @@ def processes_using(home: Path) -> list[int]:
 
 
 def test_federated_demo_chains_domains_across_two_prefect_servers(tmp_path: Path) -> None:
-    """Upstream domains on one Prefect server trigger downstream domains on another."""
+    """Upstream domains on one Prefect server trigger downstream domains on another; each
+    listener runs its domain's flows itself (the default fork runner)."""
     env = quiet_env()
     for name in ("AWS_ENDPOINT_URL", "PREFECT_API_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
         env.pop(name, None)
@@ -130,4 +133,5 @@ def test_federated_demo_chains_domains_across_two_prefect_servers(tmp_path: Path
         rf"notifications .* created by scoring\.completed\s+{downstream}/runs/", output
     )
     assert "the whole chain completed: 5 runs" in output
+    assert "a listener that runs its flows (pushed, forked warm) per domain" in output
     assert processes_using(tmp_path) == []
