@@ -224,8 +224,11 @@ def _save_blocks_per_server(
 
 def _register_commands() -> None:
     from prefect_federation.cli_iam import iam_policy
+    from prefect_federation.cli_ops import dlq_app, status
 
     app.command("iam-policy")(iam_policy)
+    app.add_typer(dlq_app, name="dlq")
+    app.command()(status)
 
 
 _register_commands()

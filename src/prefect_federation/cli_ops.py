@@ -22,16 +22,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from prefect_federation.errors import FederationError
 from prefect_federation.status import AgeSource, format_duration
 
 if TYPE_CHECKING:
-    from prefect_federation.dlq import DeadLetter, DeadLetterAction, DlqReport, DomainQueues
+    from prefect_federation.dlq import DeadLetterAction, DlqReport, DomainQueues
     from prefect_federation.settings import FederationSettings
     from prefect_federation.status import DomainStatus
 
@@ -39,6 +42,8 @@ __all__ = ["dlq_app", "status"]
 
 console = Console()
 err_console = Console(stderr=True)
+
+NO_REASON = "(no reason recorded: SQS moved it after maxReceiveCount receives)"
 
 dlq_app = typer.Typer(
     name="dlq",
@@ -63,6 +68,12 @@ IdsArg = Annotated[
     ),
 ]
 AllOpt = Annotated[bool, typer.Option("--all", help="Every message in the DLQ.")]
+
+
+AWS_ERRORS: tuple[type[Exception], ...] = (FederationError, BotoCoreError, ClientError)
+"""What a command reports as `error: ...` (exit 2) rather than a traceback."""
+SETUP_ERRORS: tuple[type[Exception], ...] = (*AWS_ERRORS, ValueError)
+"""The same, plus bad settings or declarations (pydantic's ValidationError is a ValueError)."""
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -92,15 +103,13 @@ def _clients(settings: FederationSettings, *services: str) -> list[Any]:
 
 def _open_dlq(domain: str, credentials_block: str | None) -> tuple[Any, DomainQueues]:
     """The SQS client and the domain's queues, found by name; exit 2 when they do not exist."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from prefect_federation.dlq import locate_queues
 
     try:
         settings = _settings(credentials_block=credentials_block)
         [sqs] = _clients(settings, "sqs")
         return sqs, locate_queues(sqs, settings.name_prefix, domain)
-    except (FederationError, ValueError, BotoCoreError, ClientError) as exc:
+    except SETUP_ERRORS as exc:
         raise _fail(str(exc)) from exc
 
 
@@ -120,11 +129,10 @@ def _when(moment: datetime | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z ({ago} ago)"
 
 
-def _event(letter: DeadLetter) -> str:
-    if letter.event_type is None and letter.event_id is None:
+def _ago(moment: datetime | None) -> str:
+    if moment is None:
         return "-"
-    short = (letter.event_id or "")[:8]
-    return f"{letter.event_type or '?'} {short}".strip()
+    return f"{format_duration((datetime.now(UTC) - moment).total_seconds())} ago"
 
 
 def _clip(text: str | None, limit: int) -> str:
@@ -144,6 +152,7 @@ def _progress(description: str, total: int | None) -> Iterator[Any]:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as progress:
         task = progress.add_task(description, total=total)
 
@@ -178,7 +187,7 @@ def list_command(
     sqs, queues = _open_dlq(domain, aws_credentials_block)
     try:
         letters = list_dead_letters(sqs, queues.dlq_url, max=max_messages)
-    except FederationError as exc:
+    except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     if json_output:
         for letter in letters:
@@ -187,21 +196,23 @@ def list_command(
     if not letters:
         console.print(f"{queues.dlq_name} is empty", highlight=False)
         return
-    table = Table("id", "dead-lettered", "event", "receives", "reason", title=queues.dlq_name)
-    table.columns[0].no_wrap = True
-    for letter in letters:
-        table.add_row(
-            letter.message_id,
-            _when(letter.dead_lettered_at),
-            escape(_event(letter)),
-            str(letter.receive_count) if letter.receive_count is not None else "-",
-            escape(_clip(letter.reason, 160)),
-        )
-    console.print(table)
-    more = " (or more: --max)" if len(letters) >= max_messages else ""
     console.print(
-        f"{len(letters)} message(s){more}. Full message: `prefect-federation dlq show ID "
-        f"--domain {domain}`",
+        f"[bold]{queues.dlq_name}[/bold]: {len(letters)} message(s), oldest first", highlight=False
+    )
+    for letter in letters:
+        receives = "-" if letter.receive_count is None else str(letter.receive_count)
+        console.print(
+            f"\n[bold]{letter.message_id}[/bold]  {_ago(letter.dead_lettered_at)}  "
+            f"{escape(letter.event_type or '(not an event)')}  receives: {receives}",
+            highlight=False,
+        )
+        reason = _clip(letter.reason, 300) if letter.reason else NO_REASON
+        console.print(Padding(Text(reason), (0, 0, 0, 2), expand=False))
+    more = (
+        f"; there may be more than {max_messages} (--max)" if len(letters) >= max_messages else ""
+    )
+    console.print(
+        f"\nthe whole message: prefect-federation dlq show ID --domain {domain}{more}",
         highlight=False,
     )
 
@@ -219,7 +230,7 @@ def show_command(
     sqs, queues = _open_dlq(domain, aws_credentials_block)
     try:
         letter = find_dead_letter(sqs, queues.dlq_url, message_id)
-    except FederationError as exc:
+    except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     if letter is None:
         raise _fail(f"no message {message_id!r} in {queues.dlq_name}", code=1)
@@ -238,7 +249,7 @@ def show_command(
         ("event", f"{letter.event_type or '-'} {letter.event_id or ''}".strip()),
         ("event source", letter.event_source or "-"),
         ("message group", letter.group_id or "-"),
-        ("reason", letter.reason or "- (moved by SQS after maxReceiveCount, no reason recorded)"),
+        ("reason", letter.reason or NO_REASON),
     ]
     for name, value in rows:
         grid.add_row(name, escape(value))
@@ -271,7 +282,7 @@ def redrive_command(
         total = queue_depth(sqs, queues.dlq_url) if wanted is None else len(wanted)
         with _progress(f"redriving to {queues.queue_name}", total) as advance:
             report = redrive(sqs, queues.dlq_url, queues.queue_url, wanted, on_progress=advance)
-    except FederationError as exc:
+    except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     _report(
         report,
@@ -294,8 +305,11 @@ def purge_command(
     sqs, queues = _open_dlq(domain, aws_credentials_block)
     try:
         total = queue_depth(sqs, queues.dlq_url) if wanted is None else len(wanted)
-    except FederationError as exc:
+    except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
+    if wanted is None and total == 0:
+        console.print(f"{queues.dlq_name} is empty: nothing to delete", highlight=False)
+        return
     if not yes:
         what = f"all {total} message(s)" if wanted is None else f"{total} message(s)"
         if not typer.confirm(f"Delete {what} from {queues.dlq_name} for good?", default=False):
@@ -304,7 +318,7 @@ def purge_command(
     try:
         with _progress(f"purging {queues.dlq_name}", total) as advance:
             report = purge(sqs, queues.dlq_url, wanted, on_progress=advance)
-    except FederationError as exc:
+    except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     _report(report, f"deleted {len(report.done)} message(s) from {queues.dlq_name}")
 
@@ -327,6 +341,12 @@ def _queue_cell(s: DomainStatus) -> str:
     return text + (f", {s.delayed} delayed" if s.delayed else "")
 
 
+def _oldest_cell(s: DomainStatus) -> str:
+    if s.oldest_age_seconds is not None:
+        return format_duration(s.oldest_age_seconds)
+    return "?" if s.visible else "-"  # unknown (see the notes) / nothing waiting
+
+
 def _listener_cell(s: DomainStatus) -> str:
     if not s.listener_observed:
         return "unknown"
@@ -343,7 +363,7 @@ def _status_table(statuses: list[DomainStatus]) -> Table:
             "[green]ok[/green]" if s.healthy else "[red]UNHEALTHY[/red]",
             _queue_cell(s),
             "-" if s.dlq_depth is None else str(s.dlq_depth),
-            "-" if s.oldest_age_seconds is None else format_duration(s.oldest_age_seconds),
+            _oldest_cell(s),
             _listener_cell(s),
             "-" if s.runs_last_hour is None else str(s.runs_last_hour),
         )
@@ -383,8 +403,6 @@ def status(
 ) -> None:
     """Health of each subscribing domain: queue, DLQ, oldest message, listener, recent runs.
     Exits 1 when a domain is unhealthy."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     from prefect_federation.declarations import load_federation
     from prefect_federation.errors import ConfigError
     from prefect_federation.status import HealthThresholds, domain_status
@@ -398,19 +416,20 @@ def status(
                 raise ConfigError(f"domain {domain!r} subscribes to nothing: it has no queue")
         else:
             chosen = federation.subscribers()
+        targets = [(d, d.resolved_prefect_api_url()) for d in chosen]
         thresholds = HealthThresholds(
             max_oldest_age_seconds=max_age, heartbeat_misses=heartbeat_misses
         )
         sqs, cloudwatch = _clients(settings, "sqs", "cloudwatch")
-    except (FederationError, ValueError, BotoCoreError, ClientError) as exc:
+    except SETUP_ERRORS as exc:
         raise _fail(str(exc)) from exc
     from prefect.client.orchestration import get_client
 
     statuses = []
     with err_console.status("checking domains") if not json_output else nullcontext():
-        for declaration in chosen:
+        for declaration, api_url in targets:
             with (
-                _prefect_scope(declaration.resolved_prefect_api_url()),
+                _prefect_scope(api_url),
                 get_client(sync_client=True) as client,
             ):
                 statuses.append(
