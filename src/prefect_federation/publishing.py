@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar, cast
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from prefect import task
 from pydantic import BaseModel
@@ -121,15 +121,32 @@ def build_event(
     *,
     source: str | None = None,
     subject: str | None = None,
+    event_id: UUID | None = None,
 ) -> EventEnvelope:
     """An envelope for `event_type`, carrying the current run's chain context."""
+    fields: dict[str, Any] = dict(chain_context())
+    if event_id is not None:
+        fields["id"] = event_id
     return EventEnvelope(
         type=event_type,
         source=source or domain_of(event_type),
         subject=subject,
         data=_as_data(data),
-        **chain_context(),
+        **fields,
     )
+
+
+def stable_event_id(*parts: object) -> UUID:
+    """A deterministic event id: a retry that publishes again sends the *same* event, which
+    consumers' idempotency then absorbs (a fresh id would start a second run downstream)."""
+    return uuid5(NAMESPACE_URL, "prefect-federation:event:" + ":".join(str(p) for p in parts))
+
+
+def _current_task_run_id() -> UUID | None:
+    from prefect.context import TaskRunContext
+
+    context = TaskRunContext.get()
+    return context.task_run.id if context is not None else None
 
 
 def _publish(
@@ -138,8 +155,13 @@ def _publish(
     *,
     source: str | None = None,
     subject: str | None = None,
+    event_id: UUID | None = None,
 ) -> EventEnvelope:
-    envelope = build_event(event_type, data, source=source, subject=subject)
+    if event_id is None:
+        task_run_id = _current_task_run_id()  # task retries keep their task run: same id
+        if task_run_id is not None:
+            event_id = stable_event_id("task-run", task_run_id, event_type)
+    envelope = build_event(event_type, data, source=source, subject=subject, event_id=event_id)
     resolve_publisher(envelope.source).publish(envelope)
     return envelope
 
@@ -151,6 +173,16 @@ publish_event = task(
     task_run_name="publish {event_type}",
 )(_publish)
 """A task: publish an event now (retried; raises after the last retry so the run fails)."""
+
+
+def _completion_id(event_type: str) -> UUID | None:
+    """One completion event per flow run and type, however often the flow is retried."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return None
+    return stable_event_id("flow-run", context.flow_run.id, "completed", event_type)
 
 
 def publishes(
@@ -171,7 +203,9 @@ def publishes(
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 result = await fn(*args, **kwargs)
-                publish_event(event_type, result, source=source)
+                publish_event(
+                    event_type, result, source=source, event_id=_completion_id(event_type)
+                )
                 return result
 
             return async_wrapper  # type: ignore[return-value]
@@ -179,7 +213,7 @@ def publishes(
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             result = fn(*args, **kwargs)
-            publish_event(event_type, result, source=source)
+            publish_event(event_type, result, source=source, event_id=_completion_id(event_type))
             return result
 
         return wrapper

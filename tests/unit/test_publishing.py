@@ -233,3 +233,60 @@ def test_no_flowrunurl_is_set_when_no_ui_url_is_configured(in_a_flow_run: Simple
         envelope = build_event("scoring.completed")
 
     assert envelope.flowrunurl is None
+
+
+# -- retries publish the same event, never a second one --------------------------------------
+
+
+def test_a_retried_publish_inside_one_task_run_sends_the_same_event_id(
+    publisher: InMemoryPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.context import TaskRunContext
+
+    task_run = SimpleNamespace(id=uuid4())
+    monkeypatch.setattr(
+        TaskRunContext, "get", classmethod(lambda cls: SimpleNamespace(task_run=task_run))
+    )
+
+    first = publish_event.fn("scoring.completed", {"n": 1})
+    retry = publish_event.fn("scoring.completed", {"n": 1})
+
+    assert first.id == retry.id
+    assert [e.id for e in publisher.envelopes] == [first.id, first.id]
+
+
+def test_two_publishes_in_different_task_runs_are_two_events(
+    publisher: InMemoryPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.context import TaskRunContext
+
+    ids = iter([uuid4(), uuid4()])
+    monkeypatch.setattr(
+        TaskRunContext,
+        "get",
+        classmethod(lambda cls: SimpleNamespace(task_run=SimpleNamespace(id=next(ids)))),
+    )
+
+    first = publish_event.fn("scoring.completed", {"n": 1})
+    second = publish_event.fn("scoring.completed", {"n": 1})
+
+    assert first.id != second.id
+
+
+def test_the_completion_event_of_a_flow_run_has_one_id_across_flow_retries(
+    publisher: InMemoryPublisher, in_a_flow_run: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import prefect_federation.publishing as publishing
+
+    monkeypatch.setattr(publishing, "publish_event", publish_event.fn)  # no task machinery
+
+    @publishes("scoring.completed")
+    def score() -> dict[str, int]:
+        return {"scored": 3}
+
+    score()
+    score()  # the flow retried after publishing: the same event again, absorbed downstream
+
+    first, again = publisher.envelopes
+    assert first.id == again.id
+    assert first.id != in_a_flow_run.id

@@ -272,6 +272,8 @@ def run_labels(envelope: EventEnvelope) -> dict[str, str]:
         "federation.correlation.id": str(envelope.correlationid),
         "federation.event.time": envelope.time.isoformat(),
     }
+    if envelope.causationid is not None:
+        labels["federation.causation.id"] = str(envelope.causationid)
     return labels
 
 
