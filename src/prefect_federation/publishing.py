@@ -161,8 +161,9 @@ def _publish(
         task_run_id = _current_task_run_id()  # task retries keep their task run: same id
         if task_run_id is not None:
             event_id = stable_event_id("task-run", task_run_id, event_type)
+    publisher = resolve_publisher(source or domain_of(event_type))  # before the event's time
     envelope = build_event(event_type, data, source=source, subject=subject, event_id=event_id)
-    resolve_publisher(envelope.source).publish(envelope)
+    publisher.publish(envelope)
     return envelope
 
 
