@@ -10,6 +10,7 @@ from prefect.blocks.core import Block
 from prefect_aws import AwsCredentials
 from pydantic import Field
 
+from prefect_federation.archive import ArchivingPublisher, S3EventArchive, topic_name_of
 from prefect_federation.aws import aws_client
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient
@@ -34,12 +35,22 @@ class SnsTopic(Block):
         default=None,
         description="FIFO topics only: the message group (default: the event's source domain).",
     )
+    archive_bucket: str | None = Field(
+        default=None,
+        description="S3 bucket every event is archived in before it is published, under "
+        "`<topic name>/<YYYY>/<MM>/<DD>/` (what `prefect-federation replay` re-sends). "
+        "Unset: no archive.",
+    )
 
-    def publisher(self) -> SnsPublisher:
-        """A publisher for this topic."""
-        return SnsPublisher(
+    def publisher(self) -> SnsPublisher | ArchivingPublisher:
+        """A publisher for this topic; with `archive_bucket`, one that archives each event first."""
+        sns = SnsPublisher(
             aws_client(self.credentials, "sns"), self.topic_arn, self.message_group_id
         )
+        if not self.archive_bucket:
+            return sns
+        archive = S3EventArchive(aws_client(self.credentials, "s3"), self.archive_bucket)
+        return ArchivingPublisher(sns, archive, topic_name_of(self.topic_arn))
 
 
 class SqsQueue(Block):

@@ -96,6 +96,13 @@ def publish(
     topic_arn: Annotated[
         str | None, typer.Option(help="Publish to this topic instead of the domain's own.")
     ] = None,
+    archive: Annotated[
+        bool,
+        typer.Option(help="Archive the event first (when the archive bucket exists), for replay."),
+    ] = True,
+    archive_bucket: Annotated[
+        str | None, typer.Option(help="Archive bucket (default: <name prefix>event-archive).")
+    ] = None,
     aws_credentials_block: CredentialsOpt = None,
 ) -> None:
     """Publish an event from the shell; prints its id."""
@@ -120,18 +127,46 @@ def publish(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise _fail(f"not a valid event: {problems}") from exc
+    settings = _settings(None, aws_credentials_block)
     try:
-        publisher = open_publisher(
-            envelope.source, _settings(None, aws_credentials_block), topic_arn
-        )
+        publisher: Any = open_publisher(envelope.source, settings, topic_arn)
+        note = ""
+        if archive:
+            publisher, note = _archiving(publisher, settings, archive_bucket)
         publisher.publish(envelope)
     except FederationError as exc:
         raise _fail(str(exc)) from exc
     err_console.print(
-        f"published {envelope.type} from {envelope.source} to {publisher.topic_arn}",
+        f"published {envelope.type} from {envelope.source} to {publisher.topic_arn}{note}",
         highlight=False,
     )
     print(envelope.id)
+
+
+def _archiving(publisher: Any, settings: Any, bucket: str | None) -> tuple[Any, str]:
+    """Wrap `publisher` so the event is archived first, when the archive bucket exists."""
+    from botocore.exceptions import ClientError
+
+    from prefect_federation.archive import (
+        ArchivingPublisher,
+        S3EventArchive,
+        default_archive_bucket,
+        topic_name_of,
+    )
+    from prefect_federation.aws import aws_client, load_aws_credentials
+
+    name = bucket or default_archive_bucket(settings.name_prefix)
+    s3 = aws_client(load_aws_credentials(settings.aws_credentials_block), "s3")
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError:
+        if bucket:
+            raise ConfigError(f"archive bucket {bucket!r} does not exist") from None
+        return publisher, f" (not archived: no bucket {name!r})"
+    archive = S3EventArchive(s3, name)
+    return ArchivingPublisher(publisher, archive, topic_name_of(publisher.topic_arn)), (
+        f", archived in s3://{name}"
+    )
 
 
 @app.command()
@@ -162,8 +197,23 @@ def provision(
         bool,
         typer.Option(help="Save an SnsTopic and SqsQueue block per domain on the Prefect server."),
     ] = True,
+    archive: Annotated[
+        bool,
+        typer.Option(
+            help="Ensure the event archive (S3 bucket) and have each SnsTopic block archive "
+            "every event before publishing it (what `replay` re-sends)."
+        ),
+    ] = True,
+    archive_bucket: Annotated[
+        str | None,
+        typer.Option(
+            help="The archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>event-archive;"
+            " bucket names are global across AWS: on real AWS, choose your own)."
+        ),
+    ] = None,
 ) -> None:
-    """Create or update topics, queues, DLQs, subscriptions and policies (idempotent)."""
+    """Create or update topics, queues, DLQs, subscriptions, policies and the event archive
+    (idempotent)."""
     from prefect_federation.aws import aws_client, load_aws_credentials
     from prefect_federation.declarations import load_federation
     from prefect_federation.provision import provision as do_provision
@@ -173,7 +223,12 @@ def provision(
         federation = load_federation(settings.declarations)
         credentials = load_aws_credentials(settings.aws_credentials_block)
         report = do_provision(
-            federation, aws_client(credentials, "sns"), aws_client(credentials, "sqs"), settings
+            federation,
+            aws_client(credentials, "sns"),
+            aws_client(credentials, "sqs"),
+            settings,
+            s3=aws_client(credentials, "s3") if archive else None,
+            archive_bucket=archive_bucket,
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
@@ -225,10 +280,12 @@ def _save_blocks_per_server(
 def _register_commands() -> None:
     from prefect_federation.cli_iam import iam_policy
     from prefect_federation.cli_ops import dlq_app, status
+    from prefect_federation.cli_replay import replay
 
     app.command("iam-policy")(iam_policy)
     app.add_typer(dlq_app, name="dlq")
     app.command()(status)
+    app.command()(replay)
 
 
 _register_commands()

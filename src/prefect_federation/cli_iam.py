@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PolicyKind", "iam_policy", "resolve_account_and_region"]
 
-PolicyKind = Literal["runtime", "provisioning", "operator", "both"]
+PolicyKind = Literal["runtime", "provisioning", "operator", "replay", "both"]
 
 err_console = Console(stderr=True)
 
@@ -80,6 +80,7 @@ def iam_policy(
         typer.Option(
             help="runtime: the domain's flows and listener; provisioning: its deploy pipeline; "
             "operator: its DLQ tooling (`dlq list|show|redrive|purge`); "
+            "replay: `replay --source <domain>` (read its archive, re-publish); "
             'both: {"runtime": ..., "provisioning": ...}.'
         ),
     ] = "runtime",
@@ -97,6 +98,19 @@ def iam_policy(
             "unsubscribing and clearing the queue it had."
         ),
     ] = False,
+    archive: Annotated[
+        bool,
+        typer.Option(
+            help="Runtime/provisioning: include the event archive (S3), as `provision` sets it "
+            "up by default."
+        ),
+    ] = True,
+    archive_bucket: Annotated[
+        str | None,
+        typer.Option(
+            help="The archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>event-archive)."
+        ),
+    ] = None,
     aws_credentials_block: Annotated[
         str | None,
         typer.Option(
@@ -106,8 +120,14 @@ def iam_policy(
     ] = None,
 ) -> None:
     """Print the domain's least-privilege IAM policy (JSON) for its runtime or its provisioning."""
+    from prefect_federation.archive import default_archive_bucket, validate_bucket_name
     from prefect_federation.declarations import load_federation
-    from prefect_federation.iam import operator_policy, provisioning_policy, runtime_policy
+    from prefect_federation.iam import (
+        operator_policy,
+        provisioning_policy,
+        replay_policy,
+        runtime_policy,
+    )
     from prefect_federation.settings import FederationSettings
 
     overrides: dict[str, Any] = {}
@@ -120,6 +140,12 @@ def iam_policy(
         federation = load_federation(settings.declarations)
         federation.domain(domain)  # an unknown domain fails before any AWS call
         account, aws_region = resolve_account_and_region(settings, account_id, region)
+        bucket = (
+            validate_bucket_name(archive_bucket)
+            if archive_bucket
+            else default_archive_bucket(settings.name_prefix)
+        )
+        archived = bucket if archive else None
         documents: dict[str, dict[str, Any]] = {}
         if kind in ("runtime", "both"):
             documents["runtime"] = runtime_policy(
@@ -129,10 +155,21 @@ def iam_policy(
                 account,
                 aws_region,
                 topic_lookup=topic_lookup,
+                archive_bucket=archived,
             ).to_dict()
         if kind in ("provisioning", "both"):
             documents["provisioning"] = provisioning_policy(
-                federation, domain, settings, account, aws_region, retire_queue=retire_queue
+                federation,
+                domain,
+                settings,
+                account,
+                aws_region,
+                retire_queue=retire_queue,
+                archive_bucket=archived,
+            ).to_dict()
+        if kind == "replay":
+            documents["replay"] = replay_policy(
+                federation, domain, settings, account, aws_region, archive_bucket=bucket
             ).to_dict()
         if kind == "operator":
             documents["operator"] = operator_policy(

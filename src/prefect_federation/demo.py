@@ -190,11 +190,12 @@ class Demo:
                         aws_client(credentials, "sns"),
                         aws_client(credentials, "sqs"),
                         settings,
+                        s3=aws_client(credentials, "s3"),
                     )
                     changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
                     self.say(
                         f"provisioned {len(report.actions)} AWS resources ({changed} created or "
-                        "updated): topics, queues, DLQs, filtered subscriptions"
+                        "updated): topics, queues, DLQs, filtered subscriptions, event archive"
                     )
                 save_blocks(report, credentials, self.domains_on(api_url))
         self.say(

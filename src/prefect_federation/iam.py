@@ -27,6 +27,12 @@ What "*" leaves open, because AWS offers nothing narrower: any runtime or provis
 may list topics sees every topic ARN of the account; the provisioning role may read, change and
 delete any subscription of the account (it only touches those delivering to its own queue).
 
+The event archive (`prefect_federation.archive`, one S3 bucket per environment, a prefix per
+topic): the runtime of a publishing domain may `s3:PutObject` under `<bucket>/<its topic>/*` only,
+the one wildcard in a resource ARN this module allows (an S3 object prefix, which is how S3 scopes
+objects); `replay_policy` reads that prefix back and publishes to the domain's own topic.
+Pass `archive_bucket=None` for a domain that does not archive.
+
 Not covered: SSE-KMS queues or topics with a customer managed key (add `kms:GenerateDataKey` and
 `kms:Decrypt` on that key); cross-account subscriptions (the upstream topic's own policy must also
 allow `sns:Subscribe`).
@@ -58,6 +64,7 @@ __all__ = [
     "domain_arns",
     "operator_policy",
     "provisioning_policy",
+    "replay_policy",
     "runtime_policy",
 ]
 
@@ -97,7 +104,19 @@ DLQ_OPERATOR_ACTIONS = (
 )
 """What DLQ tooling (`prefect_federation.dlq`) does on the DLQ; redrive also sends to the queue."""
 
+ARCHIVE_PROVISIONING_ACTIONS = (
+    "s3:CreateBucket",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketVersioning",
+    "s3:ListBucket",  # head_bucket: does it exist, is it ours
+    "s3:PutBucketPublicAccessBlock",  # only called when a setting differs
+    "s3:PutBucketVersioning",  # only called when a setting differs
+)
+"""What `archive.ensure_archive` does on the archive bucket."""
+
 _ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
+_S3_OBJECT_PREFIX = re.compile(r"^arn:[a-z-]+:s3:::[a-z0-9.-]{3,63}/[^*]+/\*$")
+"""`arn:aws:s3:::<bucket>/<prefix>/*`: the objects under one prefix (S3 scopes objects so)."""
 _SID = re.compile(r"^[A-Za-z0-9]+$")
 
 ConditionBlock = dict[str, dict[str, str | list[str]]]
@@ -140,8 +159,13 @@ class PolicyStatement(_Frozen):
                     f"statement {self.sid}: resource '*' is only for actions without "
                     f"resource-level permissions; these have them: {', '.join(scoped)}"
                 )
-        elif any("*" in resource for resource in self.resources):
-            raise ValueError(f"statement {self.sid}: no wildcards in resource ARNs")
+        elif any(
+            "*" in resource and not _S3_OBJECT_PREFIX.match(resource) for resource in self.resources
+        ):
+            raise ValueError(
+                f"statement {self.sid}: no wildcards in resource ARNs (except a trailing /* "
+                "after an S3 object prefix)"
+            )
         return self
 
 
@@ -184,6 +208,12 @@ class AwsLocation(_Frozen):
 
     def arn(self, service: Literal["sns", "sqs"], name: str) -> str:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{name}"
+
+    def s3_arn(self, bucket: str, prefix: str | None = None) -> str:
+        """The bucket, or with `prefix` the objects under `<prefix>/` (S3 ARNs have neither
+        region nor account)."""
+        bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
+        return f"{bucket_arn}/{prefix}/*" if prefix else bucket_arn
 
 
 class DomainArns(_Frozen):
@@ -275,6 +305,11 @@ def _document(domain: str, kind: str, statements: list[PolicyStatement]) -> Poli
     return PolicyDocument(statements=tuple(statements))
 
 
+def _archive_prefix(arns: DomainArns) -> str:
+    """The domain's prefix in the archive: its topic's name (`archive.archive_key`)."""
+    return arns.topic.rsplit(":", 1)[-1]
+
+
 def runtime_policy(
     federation: Federation,
     domain: str,
@@ -283,12 +318,14 @@ def runtime_policy(
     region: str,
     *,
     topic_lookup: bool = True,
+    archive_bucket: str | None = None,
 ) -> PolicyDocument:
     """What `domain`'s flows and listener need at run time, and nothing else.
 
     `topic_lookup=False` drops `sns:ListTopics` (needed only when the topic is found by name, as
     `connect.open_publisher` does without `--topic-arn`; flows publishing through the domain's
-    `SnsTopic` block know the ARN).
+    `SnsTopic` block know the ARN). `archive_bucket`: the domain archives what it publishes
+    there (its `SnsTopic` block's `archive_bucket`): `s3:PutObject` under its topic's prefix.
     """
     arns = domain_arns(federation, domain, settings, account_id, region)
     statements: list[PolicyStatement] = []
@@ -298,6 +335,15 @@ def runtime_policy(
                 sid="PublishToOwnTopic", actions=("sns:Publish",), resources=(arns.topic,)
             )
         )
+        if archive_bucket:
+            location = _location(account_id, region)
+            statements.append(
+                PolicyStatement(
+                    sid="ArchiveOwnEvents",
+                    actions=("s3:PutObject",),
+                    resources=(location.s3_arn(archive_bucket, _archive_prefix(arns)),),
+                )
+            )
         if topic_lookup:
             # sns:ListTopics has no resource-level permissions: AWS accepts only "*". It reveals
             # the account's topic ARNs, nothing more; pass the topic ARN to avoid needing it.
@@ -362,8 +408,13 @@ def provisioning_policy(
     region: str,
     *,
     retire_queue: bool = False,
+    archive_bucket: str | None = None,
 ) -> PolicyDocument:
     """What `provision` calls for `domain` alone (its declaration file), and nothing else.
+
+    `archive_bucket`: `provision` also ensures the environment's event archive (a publishing
+    domain's deploy creates it if it is the first; `ensure_archive` writes a setting only when it
+    differs, so once the bucket is right only the read actions are used).
 
     A domain that subscribes to nothing still has its queue name looked up (`provision` retires
     a queue left from earlier subscriptions). `retire_queue=True` adds what retiring an existing
@@ -387,6 +438,14 @@ def provisioning_policy(
                 resources=(arns.topic,),
             )
         )
+        if archive_bucket:
+            statements.append(
+                PolicyStatement(
+                    sid="EnsureEventArchive",
+                    actions=ARCHIVE_PROVISIONING_ACTIONS,
+                    resources=(_location(account_id, region).s3_arn(archive_bucket),),
+                )
+            )
     # The subscription actions below have no resource-level permissions and no condition key
     # naming the topic or the endpoint: "*" is the only resource AWS accepts. provision lists
     # subscriptions to find its queue's, then reads, updates and removes only those.
@@ -443,3 +502,47 @@ def provisioning_policy(
             )
         )
     return _document(domain, "provisioning", statements)
+
+
+def replay_policy(
+    federation: Federation,
+    domain: str,
+    settings: FederationSettings,
+    account_id: str,
+    region: str,
+    *,
+    archive_bucket: str,
+) -> PolicyDocument:
+    """What `prefect-federation replay --source <domain>` needs: list and read the domain's
+    prefix of the archive, find its topic by name and publish to it. For whoever re-sends the
+    domain's history, not for its runtime (which never reads the archive)."""
+    arns = domain_arns(federation, domain, settings, account_id, region)
+    if not arns.publishes:
+        raise ConfigError(f"domain {domain!r} publishes nothing: it has no events to replay")
+    location = _location(account_id, region)
+    prefix = _archive_prefix(arns)
+    return _document(
+        domain,
+        "replay",
+        [
+            PolicyStatement(
+                sid="ListOwnArchivedDays",
+                actions=("s3:ListBucket",),
+                resources=(location.s3_arn(archive_bucket),),
+                condition={"StringLike": {"s3:prefix": f"{prefix}/*"}},
+            ),
+            PolicyStatement(
+                sid="ReadOwnArchivedEvents",
+                actions=("s3:GetObject",),
+                resources=(location.s3_arn(archive_bucket, prefix),),
+            ),
+            PolicyStatement(
+                sid="RepublishToOwnTopic", actions=("sns:Publish",), resources=(arns.topic,)
+            ),
+            # replay finds the topic by name (connect.open_publisher); sns:ListTopics has no
+            # resource-level permissions, so "*" is the only resource AWS accepts.
+            PolicyStatement(
+                sid="FindOwnTopicByName", actions=("sns:ListTopics",), resources=("*",)
+            ),
+        ],
+    )

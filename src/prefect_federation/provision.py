@@ -4,7 +4,9 @@
 - one SQS queue per subscribing domain, with its own DLQ (redrive policy, `maxReceiveCount`);
 - a subscription of that queue to each upstream topic, raw delivery, with a filter policy on the
   `type` message attribute listing exactly the types the domain subscribes to;
-- a queue policy that lets only those topics send.
+- a queue policy that lets only those topics send;
+- when given an S3 client, the environment's event archive: one bucket (default
+  `<name_prefix>event-archive`), versioned, public access blocked (`archive.ensure_archive`).
 
 Running it twice changes nothing; a changed declaration updates filter policies and removes
 subscriptions no longer declared.
@@ -16,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from prefect_federation.archive import default_archive_bucket, ensure_archive, validate_bucket_name
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import ConfigError
 from prefect_federation.naming import dlq_name, queue_name, topic_name
@@ -34,6 +37,7 @@ class DomainResources:
     queue_arn: str | None = None
     dlq_url: str | None = None
     dlq_arn: str | None = None
+    archive_bucket: str | None = None
 
 
 @dataclass
@@ -84,12 +88,26 @@ def filter_policy(event_types: list[str], accept_untyped: bool = False) -> dict[
 
 class _Provisioner:
     def __init__(
-        self, federation: Federation, settings: FederationSettings, sns: Any, sqs: Any
+        self,
+        federation: Federation,
+        settings: FederationSettings,
+        sns: Any,
+        sqs: Any,
+        s3: Any = None,
+        archive_bucket: str | None = None,
     ) -> None:
         self.federation = federation
         self.settings = settings
         self.sns = sns
         self.sqs = sqs
+        self.s3 = s3
+        self.archive_bucket: str | None = None
+        if s3 is not None:  # a bad bucket name fails here, before anything is created
+            self.archive_bucket = (
+                validate_bucket_name(archive_bucket)
+                if archive_bucket
+                else default_archive_bucket(settings.name_prefix)
+            )
         self.report = ProvisionReport()
         self._topics: dict[str, str] | None = None
 
@@ -330,8 +348,12 @@ class _Provisioner:
 
     def run(self) -> ProvisionReport:
         self.check_names()
-        for declaration in self.federation.publishers():
+        publishers = self.federation.publishers()
+        if self.s3 is not None and self.archive_bucket and publishers:
+            self.report.add(*ensure_archive(self.s3, self.archive_bucket))
+        for declaration in publishers:
             self.ensure_topic_once(declaration)
+            self.resources(declaration.domain).archive_bucket = self.archive_bucket
         for declaration in self.federation:
             if declaration.subscribes:
                 self.ensure_queues(declaration)
@@ -361,9 +383,19 @@ def provision(
     sns: Any,
     sqs: Any,
     settings: FederationSettings | None = None,
+    s3: Any = None,
+    archive_bucket: str | None = None,
 ) -> ProvisionReport:
-    """Create or update every resource the declarations need; returns what was done."""
-    return _Provisioner(federation, settings or FederationSettings(), sns, sqs).run()
+    """Create or update every resource the declarations need; returns what was done.
+
+    Args:
+        s3: an S3 client: also ensure the event archive bucket (skipped when None).
+        archive_bucket: its name (default `<name_prefix>event-archive`; S3 names are global, so
+            set your own on real AWS).
+    """
+    return _Provisioner(
+        federation, settings or FederationSettings(), sns, sqs, s3, archive_bucket
+    ).run()
 
 
 def save_blocks(
@@ -392,9 +424,11 @@ def save_blocks(
         if domains is not None and domain not in domains:
             continue
         if resources.topic_arn:
-            SnsTopic(credentials=credentials, topic_arn=resources.topic_arn).save(
-                domain, overwrite=True
-            )
+            SnsTopic(
+                credentials=credentials,
+                topic_arn=resources.topic_arn,
+                archive_bucket=resources.archive_bucket,
+            ).save(domain, overwrite=True)
             saved.append(f"federation-sns-topic/{domain}")
         if resources.queue_url:
             SqsQueue(

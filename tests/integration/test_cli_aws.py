@@ -141,3 +141,40 @@ def test_cli_check_with_a_bad_yaml_file_exits_2_naming_the_file(
     message = _flat(result.stderr)
     assert "broken-domain.yaml" in message
     assert "not valid YAML" in message
+
+
+def test_cli_publish_archives_the_event_when_the_archive_exists(
+    runner: CliRunner, declarations: Path, name_prefix: str, aws_env: str
+) -> None:
+    import boto3
+
+    provisioned = runner.invoke(app, ["provision", "-d", str(declarations), "--no-save-blocks"])
+    assert provisioned.exit_code == 0, provisioned.output
+
+    result = runner.invoke(app, ["publish", "ingestion.completed", "--data", '{"rows": 5}'])
+
+    assert result.exit_code == 0, result.output
+    event_id = result.stdout.strip().splitlines()[-1]
+    assert f"archived in s3://{name_prefix}event-archive" in _flat(result.stderr)
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=aws_env)
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=f"{name_prefix}event-archive").get("Contents", [])
+    ]
+    assert any(
+        k.startswith(f"{name_prefix}ingestion/") and k.endswith(f"_{event_id}.json") for k in keys
+    )
+
+
+def test_cli_publish_says_when_there_is_no_archive_to_write_to(
+    runner: CliRunner, declarations: Path, name_prefix: str
+) -> None:
+    provisioned = runner.invoke(
+        app, ["provision", "-d", str(declarations), "--no-save-blocks", "--no-archive"]
+    )
+    assert provisioned.exit_code == 0, provisioned.output
+
+    result = runner.invoke(app, ["publish", "ingestion.completed", "--data", "{}"])
+
+    assert result.exit_code == 0, result.output
+    assert f"(not archived: no bucket '{name_prefix}event-archive')" in _flat(result.stderr)

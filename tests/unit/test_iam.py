@@ -762,9 +762,26 @@ def cli() -> typer.Typer:
     return app
 
 
-def run_cli(cli: typer.Typer, *args: str) -> Any:
+def run_cli(cli: typer.Typer, *args: str, archive: bool = False) -> Any:
     arguments = ["iam-policy", "-d", str(DEPLOYMENTS), "--account-id", ACCOUNT, "--region", REGION]
+    if not archive:
+        arguments.append("--no-archive")
     return CliRunner().invoke(cli, [*arguments, *args])
+
+
+def test_by_default_the_cli_lets_a_publisher_archive_only_under_its_own_topic(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_FEDERATION_NAME_PREFIX", raising=False)
+
+    result = run_cli(cli, "--domain", "scoring", archive=True)
+
+    assert result.exit_code == 0, result.output
+    statements = {s["Sid"]: s for s in json.loads(result.stdout)["Statement"]}
+    assert statements["ArchiveOwnEvents"]["Action"] == ["s3:PutObject"]
+    assert statements["ArchiveOwnEvents"]["Resource"] == [
+        "arn:aws:s3:::federation-event-archive/federation-scoring/*"
+    ]
 
 
 def test_the_cli_prints_the_runtime_policy_by_default(
