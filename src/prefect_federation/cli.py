@@ -104,8 +104,28 @@ def publish(
         str | None, typer.Option(help="Archive bucket (default: <name prefix>event-archive).")
     ] = None,
     aws_credentials_block: CredentialsOpt = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Then follow the chain the event starts, on every Prefect server of the "
+            "federation; exit 0 when every run completed, 1 when one did not or on --timeout.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="With --wait: give up after this many seconds.")
+    ] = 600.0,
+    quiet_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="With --wait: done once every run is final and nothing changed for this long "
+            "(downstream domains need a moment to start their runs).",
+        ),
+    ] = 5.0,
+    declarations: DeclarationsOpt = None,
 ) -> None:
-    """Publish an event from the shell; prints its id."""
+    """Publish an event from the shell; prints its id. With --wait, follows its chain."""
     from pydantic import ValidationError
 
     from prefect_federation.connect import open_publisher
@@ -140,7 +160,19 @@ def publish(
         f"published {envelope.type} from {envelope.source} to {publisher.topic_arn}{note}",
         highlight=False,
     )
-    print(envelope.id)
+    print(envelope.id, flush=True)
+    if wait:
+        from prefect_federation.cli_chain import wait_and_report
+
+        raise typer.Exit(
+            wait_and_report(
+                str(envelope.correlationid),
+                timeout,
+                quiet_seconds,
+                declarations,
+                event_id=str(envelope.id),
+            )
+        )
 
 
 def _archiving(publisher: Any, settings: Any, bucket: str | None) -> tuple[Any, str]:
@@ -278,6 +310,7 @@ def _save_blocks_per_server(
 
 
 def _register_commands() -> None:
+    from prefect_federation.cli_chain import alerts, trace
     from prefect_federation.cli_iam import iam_policy
     from prefect_federation.cli_ops import dlq_app, status
     from prefect_federation.cli_replay import replay
@@ -285,6 +318,8 @@ def _register_commands() -> None:
     app.command("iam-policy")(iam_policy)
     app.add_typer(dlq_app, name="dlq")
     app.command()(status)
+    app.command()(trace)
+    app.command()(alerts)
     app.command()(replay)
 
 
