@@ -35,3 +35,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) .federation
+
+bench: $(STAMP)
+	$(BIN)/python -m bench

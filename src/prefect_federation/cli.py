@@ -386,7 +386,7 @@ def listen(
         raise _fail(str(exc)) from exc
     from prefect_federation.heartbeat import emit_heartbeat
 
-    launcher = PrefectLauncher()
+    launcher = PrefectLauncher(emit_events=listener_settings.record_events)
     executor = None
     run_launcher: Any = launcher
     if execute:

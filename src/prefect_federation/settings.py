@@ -55,6 +55,11 @@ class ListenerSettings(BaseSettings):
     concurrency: int = Field(
         default=10, ge=1, le=64, description="Messages of one batch handled at once."
     )
+    record_events: bool = Field(
+        default=True,
+        description="Record each received event in Prefect's event feed, related to its run "
+        "(costs more than the run itself on a SQLite-backed server under load).",
+    )
     heartbeat_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="Seconds between heartbeat events to Prefect."
     )

@@ -1,0 +1,1 @@
+"""prefect-federation's benchmarks: `python -m bench` (see bench/__main__.py)."""

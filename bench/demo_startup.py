@@ -1,0 +1,148 @@
+"""demo_startup: `prefect-federation demo --once --home <tmp>` from its start to the first run
+created by an event, and to the whole chain completed.
+
+The demo prints each step with its own elapsed time (from when the demo began, after the CLI's
+imports); the bench stamps each line as it arrives too, and adds the demo's start-up (the first
+line's arrival minus its printed time) to the printed times, so the figures count from the
+process start. It starts its own moto server and Prefect server (SQLite, fresh database).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect_federation.stack import Stack, quiet_env
+
+from .common import ROOT, Figure, Options, Peer, Result, bench_home
+
+NAME = "demo_startup"
+LINE = re.compile(r"^\s*(\d+(?:\.\d+)?)s (.*)$")
+STAGES = (  # (key, a pattern of the demo's line)
+    ("aws", r"AWS endpoint|^AWS:"),
+    ("prefect_starting", r"starting a Prefect server"),
+    ("prefect_ready", r"^Prefect API"),
+    ("provisioned", r"^provisioned "),
+    ("deployed", r"^deployed "),
+    ("domains_started", r"^started .* per domain"),
+    ("published", r"^published "),
+    ("first_run_created", r" created by "),
+    ("chain_completed", r"the whole chain completed"),
+)
+COMPLETED = re.compile(r"(\d+) runs in (\d+(?:\.\d+)?)s after the first event")
+
+
+def _message(line: str) -> str:
+    """The demo's line without its elapsed-time prefix."""
+    match = LINE.match(line)
+    return match.group(2) if match else line
+
+
+def follow(process: Any, timeout: float) -> list[tuple[float, float | None, str]]:
+    """(arrival since start, the demo's printed time, text) of each output line, until exit."""
+    started = time.monotonic()
+    lines: list[tuple[float, float | None, str]] = []
+    seen = 0
+    while True:
+        text = process.log_path.read_text(errors="replace")
+        complete = text[: text.rfind("\n") + 1] if "\n" in text else ""
+        now = time.monotonic() - started
+        for line in complete.splitlines()[seen:]:
+            match = LINE.match(line)
+            lines.append((now, float(match.group(1)) if match else None, line))
+            seen += 1
+        if not process.alive():
+            return lines
+        if now > timeout:
+            raise TimeoutError(f"the demo did not finish within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def run(options: Options) -> Result:
+    result = Result(NAME)
+    cli = str(Path(sys.executable).with_name("prefect-federation"))
+    with bench_home(NAME, options) as home, Stack(home / "bench") as stack:
+        demo_home = home / "demo"
+        env = quiet_env({"PREFECT_HOME": str(home / "client")})
+        for name in (
+            "PREFECT_API_URL",
+            "AWS_ENDPOINT_URL",
+            "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK",
+            "PREFECT_API_DATABASE_CONNECTION_URL",
+        ):
+            env.pop(name, None)  # the demo starts its own moto server and Prefect server
+        started = time.monotonic()
+        process = stack.start(
+            "demo",
+            [cli, "demo", "--once", "--timeout", "300", "--home", str(demo_home)],
+            env,
+            cwd=ROOT,
+        )
+        try:
+            lines = follow(process, timeout=600)
+        finally:
+            process.stop(grace=60)  # the demo stops its own processes on SIGTERM
+            Stack(demo_home).stop()  # and whatever it recorded and did not stop
+        wall = time.monotonic() - started
+        if process.popen.returncode != 0:
+            raise RuntimeError(f"the demo exited {process.popen.returncode}:\n{process.tail(15)}")
+    printed = [(arrival, at, text) for arrival, at, text in lines if at is not None]
+    offset = printed[0][0] - (printed[0][1] or 0.0) if printed else 0.0
+    stages: dict[str, float] = {}
+    for key, pattern in STAGES:
+        at = next((at for _, at, text in printed if re.search(pattern, _message(text))), None)
+        if at is not None:
+            stages[key] = at
+    summary = next((COMPLETED.search(t) for _, _, t in printed if COMPLETED.search(t)), None)
+    result.raw = {
+        "stages_printed_s": stages,
+        "startup_offset_s": offset,
+        "wall_s": wall,
+        "lines": [{"arrival_s": a, "printed_s": p, "text": t} for a, p, t in lines],
+    }
+    if "first_run_created" not in stages or "chain_completed" not in stages:
+        raise RuntimeError("the demo's output has no 'created by' or 'chain completed' line")
+    result.figures += [
+        Figure(
+            "start -> first run created by an event",
+            "s",
+            [offset + stages["first_run_created"]],
+            note=f"CLI start-up {offset:.1f}s before the demo's clock",
+        ),
+        Figure("start -> whole chain completed", "s", [offset + stages["chain_completed"]]),
+    ]
+    if summary is not None:
+        result.figures.append(
+            Figure(
+                "  first event -> chain completed",
+                "s",
+                [float(summary.group(2))],
+                note=f"{summary.group(1)} runs",
+            )
+        )
+    if "prefect_starting" in stages and "prefect_ready" in stages:
+        result.figures.append(
+            Figure(
+                "  Prefect server start -> /api/health (fresh SQLite)",
+                "s",
+                [stages["prefect_ready"] - stages["prefect_starting"]],
+            )
+        )
+    steps = [(k, stages[k]) for k, _ in STAGES if k in stages]
+    result.notes.append("demo timeline (printed s): " + ", ".join(f"{k} {v:.1f}" for k, v in steps))
+    result.notes.append(f"demo: process exit (everything stopped) after {wall:.1f}s")
+    return result
+
+
+def peers(document: dict[str, Any]) -> list[Peer]:
+    rows = []
+    for p in document.get("startup_s", []):
+        if "values" in p:
+            values = sorted(p["values"])
+            rows.append(Peer(p["what"], "s", values[len(values) // 2], values[-1], len(values)))
+        else:
+            rows.append(Peer(p["what"], "s", p.get("median", p.get("value")), p.get("max")))
+    return rows

@@ -1,0 +1,154 @@
+"""e2e_latency: `sns.publish` -> the downstream flow's first statement, the whole stack.
+
+moto server, `prefect server start` (SQLite), the upstream domain's topic, the downstream domain's
+queue and listener (`prefect-federation listen`), and a runner (`--runner`, default a process
+worker polling every second). Each event is published at a random point of the runner's poll
+cycle, after the previous run has finished; the flow writes `time.time()` as its first statement,
+so both ends are read on the same host clock. Per event the split: publish -> run created (the
+run's `created`, from the API) -> pending (the runner took it) -> running (the flow's process
+reported it) -> the flow's first line. One warm-up event is sent first and not counted.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect_federation.stack import Stack
+
+from .common import (
+    POOL,
+    Figure,
+    LocalFederation,
+    Options,
+    Peer,
+    Result,
+    Target,
+    bench_home,
+    event_filter,
+)
+from .runners import RUNNERS, RunnerContext
+
+NAME = "e2e_latency"
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+STEPS = (
+    ("publish_to_created", "publish -> run created", "SNS -> SQS -> listener -> API"),
+    ("created_to_pending", "run created -> pending", "runner's poll picks it up"),
+    ("pending_to_running", "pending -> running", "flow process starts, imports, loads"),
+    ("running_to_first_line", "running -> flow's first line", "engine until the body"),
+)
+
+
+def _wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.01) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"{what} within {timeout:.0f}s")
+
+
+def one_event(fed: LocalFederation, client: Any, markers: Path, timeout: float) -> dict[str, Any]:
+    """Publish one ping; wait for the flow's first line and its run's end; return the timings."""
+    marker = markers / f"{time.time_ns()}.t"
+    event_id, published = fed.publish({"marker": str(marker)})
+    _wait_for(marker.exists, timeout, f"no first line for event {event_id}")
+    first_line = float(marker.read_text())
+
+    def finished_run() -> Any:
+        runs = client.read_flow_runs(flow_run_filter=event_filter(event_id), limit=5)
+        done = [r for r in runs if r.state is not None and r.state.type.value in TERMINAL]
+        return done[0] if done else None
+
+    run = _wait_for(finished_run, timeout, f"run of event {event_id} did not end", 0.1)
+    states = {s.type.value: s.timestamp.timestamp() for s in client.read_flow_run_states(run.id)}
+    created = run.created.timestamp()
+    pending = states.get("PENDING", created)
+    running = states.get("RUNNING", pending)
+    return {
+        "event_id": event_id,
+        "flow_run_id": str(run.id),
+        "final_state": run.state.type.value,
+        "published": published,
+        "created": created,
+        "pending": pending,
+        "running": running,
+        "first_line": first_line,
+        "e2e": first_line - published,
+        "publish_to_created": created - published,
+        "created_to_pending": pending - created,
+        "pending_to_running": running - pending,
+        "running_to_first_line": first_line - running,
+    }
+
+
+def run(options: Options) -> Result:
+    n = options.n(20, 3)
+    runner = RUNNERS[options.runner]
+    result = Result(NAME)
+    with bench_home(NAME, options) as home, Stack(home) as stack:
+        fed = LocalFederation(stack, home, pool_type=runner.pool_type).start()
+        fed.start_listener(extra=runner.listener_args)
+        runner.start(stack, RunnerContext(pool=POOL, env=fed.child_env()))
+        markers = home / "markers"
+        markers.mkdir()
+        samples: list[dict[str, Any]] = []
+        warmup: dict[str, Any] | None = None
+        with fed.prefect_client() as client:
+            for index in range(n + 1):
+                time.sleep(random.uniform(0, runner.poll_seconds))  # a random point of the cycle
+                sample = one_event(fed, client, markers, timeout=120)
+                if index == 0:
+                    warmup = sample
+                else:
+                    samples.append(sample)
+        result.raw = {
+            "runner": runner.name,
+            "runner_description": runner.description,
+            "stack_timings_s": fed.timings,
+            "warmup": warmup,
+            "samples": samples,
+        }
+    e2e = [s["e2e"] for s in samples]
+    mean_e2e = statistics.fmean(e2e)
+    result.figures.append(
+        Figure(
+            "publish -> flow's first line",
+            "s",
+            e2e,
+            (Target("median", "<=", 1.0), Target("max", "<=", 2.0)),
+            f"runner: {runner.description}",
+        )
+    )
+    for key, label, where in STEPS:
+        values = [s[key] for s in samples]
+        share = statistics.fmean(values) / mean_e2e * 100
+        targets = (Target("median", "<=", 0.15),) if key == "publish_to_created" else ()
+        result.figures.append(Figure(f"  {label}", "s", values, targets, f"{share:.0f}% ({where})"))
+    failed = [s for s in samples if s["final_state"] != "COMPLETED"]
+    if failed:
+        result.notes.append(f"{len(failed)} run(s) did not complete: {failed[0]['final_state']}")
+    result.notes.append(
+        "e2e: one warm-up event not counted; shares are of the mean e2e "
+        f"({mean_e2e:.2f}s); stack: Prefect server up in "
+        f"{fed.timings['prefect_server_start_s']:.1f}s"
+    )
+    return result
+
+
+def peers(document: dict[str, Any]) -> list[Peer]:
+    rows = [
+        Peer(p["peer"], "s", p.get("median"), p.get("max"), p.get("n"))
+        for p in document.get("e2e_latency_s", [])
+    ]
+    rows += [
+        Peer(p["what"], "s", p.get("median"), p.get("max"), p.get("n"))
+        for p in document.get("prefect_native_s", [])
+        if "import prefect" not in p["what"]
+    ]
+    return rows

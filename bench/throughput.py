@@ -1,0 +1,209 @@
+"""throughput: runs created per second by the listener(s) of one queue, no worker.
+
+N events (default 500) are published through SNS into the downstream queue first; then the
+listener(s) start and the bench counts, through the Prefect API, the flow runs tagged `federation`
+until there are N. The rate is (N - 1) / (last run's `created` - first run's `created`): the drain
+rate once the listeners run; the wall time from starting the listener processes (their start-up
+included) is reported beside it. Afterwards: runs == events (none lost, none duplicated), the
+queue and the DLQ empty, and what the listeners counted (retried, dead-lettered).
+
+Configurations: the Prefect server on SQLite with one listener, and on PostgreSQL with 1, 2 and 4
+listeners on the one queue (a fresh stack and database each). `--quick`: SQLite only.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from prefect_federation.stack import ManagedProcess, Stack
+
+from .common import (
+    Figure,
+    LocalFederation,
+    Options,
+    Peer,
+    Result,
+    Target,
+    Unavailable,
+    bench_home,
+    federation_filter,
+    groups_cpu_seconds,
+    postgres_database,
+)
+
+NAME = "throughput"
+FULL = (("sqlite", 1), ("postgres", 1), ("postgres", 2), ("postgres", 4))
+QUICK = (("sqlite", 1),)
+STALL_SECONDS = 60.0
+LISTENER_ENV = "PREFECT_FEDERATION_LISTENER_"
+STATS = re.compile(r"stats: (\{.*\})")
+
+
+def preload(fed: LocalFederation, n: int) -> float:
+    """Publish n events through SNS; wait until the queue holds them; returns the seconds taken."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: fed.publish({"marker": f"throughput-{i}"}), range(n)))
+    deadline = time.monotonic() + 60
+    while fed.depth(fed.queue_url)[0] < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the queue holds {fed.depth(fed.queue_url)} of {n} events")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def listener_stats(process: ManagedProcess) -> dict[str, Any]:
+    """The counters a listener logs when it stops."""
+    found = STATS.findall(process.log_path.read_text(errors="replace"))
+    return dict(ast.literal_eval(found[-1])) if found else {}
+
+
+def all_runs(client: Any) -> list[Any]:
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    runs: list[Any] = []
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=federation_filter(),
+            sort=FlowRunSort.ID_DESC,
+            limit=200,
+            offset=len(runs),
+        )
+        runs += page
+        if len(page) < 200:
+            return runs
+
+
+def one_configuration(
+    options: Options, database: str, listeners: int, n: int, database_url: str | None
+) -> dict[str, Any]:
+    label = f"{database}-{listeners}"
+    with bench_home(f"{NAME}-{label}", options) as home, Stack(home) as stack:
+        fed = LocalFederation(stack, home, database_url=database_url).start()
+        preload_s = preload(fed, n)
+        with fed.prefect_client() as client:
+            assert fed.server is not None
+            assert fed.moto is not None
+            servers = {"prefect server": [fed.server], "moto server": [fed.moto]}
+            cpu_before = {name: groups_cpu_seconds(group) for name, group in servers.items()}
+            started = time.time()
+            processes = [fed.start_listener(f"listener-{i}", wait=False) for i in range(listeners)]
+            progress: list[tuple[float, int]] = []
+            last_change = time.monotonic()
+            count = 0
+            while True:
+                now = client.count_flow_runs(flow_run_filter=federation_filter())
+                progress.append((round(time.time() - started, 2), now))
+                if now != count:
+                    count, last_change = now, time.monotonic()
+                if count >= n or time.monotonic() - last_change > STALL_SECONDS:
+                    break
+                for process in processes:
+                    if not process.alive():
+                        raise RuntimeError(f"{process.name} exited:\n{process.tail()}")
+                time.sleep(0.5)
+            done = time.time()
+            servers["listeners (incl. start-up)"] = processes
+            cpu = {
+                name: groups_cpu_seconds(group) - cpu_before.get(name, 0.0)
+                for name, group in servers.items()
+            }
+            time.sleep(2)  # anything late (a duplicate) shows up in the final count
+            for process in processes:
+                process.stop()
+            runs = all_runs(client)
+        stats = [listener_stats(p) for p in processes]
+        queue_left = sum(fed.depth(fed.queue_url))
+        dlq = sum(fed.depth(fed.dlq_url))
+    created = sorted(r.created.timestamp() for r in runs)
+    events = {t for r in runs for t in r.tags if t.startswith("event-id:")}
+    span = created[-1] - created[0] if len(created) > 1 else 0.0
+    return {
+        "database": database,
+        "listeners": listeners,
+        "events": n,
+        "preload_s": preload_s,
+        "runs": len(runs),
+        "distinct_events": len(events),
+        "lost": n - len(events),
+        "duplicated": len(runs) - len(events),
+        "queue_left": queue_left,
+        "dlq": dlq,
+        "retried": sum(int(s.get("retried", 0)) for s in stats),
+        "dead_lettered": sum(int(s.get("dead_lettered", 0)) for s in stats),
+        "listener_stats": stats,
+        "wall_s": done - started,
+        "first_run_after_s": created[0] - started if created else None,
+        "drain_span_s": span,
+        "rate": (len(created) - 1) / span if span > 0 else 0.0,
+        "wall_rate": len(events) / (done - started),
+        "progress": progress,
+        "created": created,
+        "cpu_s_while_draining": cpu,
+        "listener_env": {k: v for k, v in os.environ.items() if k.startswith(LISTENER_ENV)},
+        "stack_timings_s": fed.timings,
+    }
+
+
+def run(options: Options) -> Result:
+    n = options.n(500, 20)
+    result = Result(NAME)
+    configs = QUICK if options.quick else FULL
+    measured: list[dict[str, Any]] = []
+    for database, listeners in configs:
+        try:
+            if database == "sqlite":
+                measured.append(one_configuration(options, database, listeners, n, None))
+            else:
+                with postgres_database(options.postgres) as url:
+                    measured.append(one_configuration(options, database, listeners, n, url))
+        except Unavailable as exc:
+            result.notes.append(f"{database} with {listeners} listener(s) skipped: {exc}")
+    result.raw = {"configurations": measured}
+    for m in measured:
+        where = f"{'SQLite' if m['database'] == 'sqlite' else 'PostgreSQL'}, {m['listeners']} "
+        where += "listener" if m["listeners"] == 1 else "listeners"
+        target = (Target("median", ">=", 100),) if m["database"] == "postgres" else ()
+        if m["listeners"] > 1:
+            target = ()
+        result.figures.append(
+            Figure(
+                f"runs created/s, {where}",
+                "/s",
+                [m["rate"]],
+                target,
+                f"wall {m['wall_s']:.1f}s incl. listener start-up "
+                f"{m['first_run_after_s'] or 0:.1f}s = {m['wall_rate']:.1f}/s",
+                n=m["events"],
+            )
+        )
+        per_run = ", ".join(
+            f"{name} {seconds / max(1, m['runs']) * 1000:.0f}"
+            for name, seconds in m["cpu_s_while_draining"].items()
+        )
+        result.notes.append(f"{where}: CPU ms per run while draining: {per_run}")
+        problems = m["lost"] + m["duplicated"] + m["dlq"] + m["queue_left"] + m["retried"]
+        result.figures.append(
+            Figure(
+                f"  lost+duplicated+DLQ+left+retried, {where}",
+                "",
+                [float(problems)],
+                (Target("total", "==", 0),),
+                f"runs {m['runs']}/{m['events']}, lost {m['lost']}, dup {m['duplicated']}, "
+                f"DLQ {m['dlq']}, left {m['queue_left']}, retried {m['retried']}",
+                n=m["events"],
+            )
+        )
+    return result
+
+
+def peers(document: dict[str, Any]) -> list[Peer]:
+    return [
+        Peer(p["what"], "/s", p.get("value"), None, None)
+        for p in document.get("throughput_runs_per_s", [])
+    ]
