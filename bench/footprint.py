@@ -62,7 +62,7 @@ def run(options: Options) -> Result:
     result = Result(NAME)
     with bench_home(NAME, options) as home, Stack(home) as stack:
         fed = LocalFederation(stack, home, pool_type=runner.pool_type).start()
-        listener = fed.start_listener()
+        listener = fed.start_listener(extra=runner.listener_args)
         workers = runner.start(stack, RunnerContext(pool=POOL, env=fed.child_env()))
         markers = home / "markers"
         markers.mkdir()
