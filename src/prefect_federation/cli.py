@@ -407,6 +407,7 @@ def listen(
         federation=federation,
         settings=listener_settings,
         on_heartbeat=emit_heartbeat,
+        health_check=launcher.healthy,  # an ExecutingLauncher wraps it: name the real one
     )
     if once:
         listener.poll_once()

@@ -110,6 +110,7 @@ class SqsQueueClient:
         self._max_receive_count: int | None = None
         self._dlq_url = dlq_url
         self._attributes_read = False
+        self._visibility_timeout: int | None = None
 
     def describe(self) -> str:
         return self.queue_url
@@ -121,8 +122,10 @@ class SqsQueueClient:
             "get_queue_attributes",
             self.client.get_queue_attributes,
             QueueUrl=self.queue_url,
-            AttributeNames=["RedrivePolicy"],
+            AttributeNames=["RedrivePolicy", "VisibilityTimeout"],
         ).get("Attributes", {})
+        if attributes.get("VisibilityTimeout"):
+            self._visibility_timeout = int(attributes["VisibilityTimeout"])
         policy = json.loads(attributes.get("RedrivePolicy", "{}") or "{}")
         if policy:
             self._max_receive_count = int(policy["maxReceiveCount"])
@@ -141,6 +144,11 @@ class SqsQueueClient:
     def max_receive_count(self) -> int | None:
         self._read_redrive()
         return self._max_receive_count
+
+    def visibility_timeout(self) -> int | None:
+        """The queue's own visibility timeout (seconds), as provisioned."""
+        self._read_redrive()
+        return self._visibility_timeout
 
     @property
     def dlq_url(self) -> str | None:

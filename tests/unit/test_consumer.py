@@ -392,3 +392,57 @@ def test_on_a_fifo_queue_a_retried_message_holds_back_the_rest_of_its_group(
     assert [r.message.message_id for r in results] == [first_id, second_id]
     assert results[0].outcome.action == "retry"
     assert second_id not in queue.deleted
+
+
+def test_while_prefect_is_down_the_listener_receives_nothing_until_it_answers(
+    monkeypatch: pytest.MonkeyPatch, make_listener: Callable[..., Listener]
+) -> None:
+    import threading
+    import time
+
+    from prefect_federation.errors import PrefectApiUnavailable
+    from prefect_federation.queue import ReceivedMessage
+
+    monkeypatch.setattr(Listener, "_outage_pause", lambda self: 0.01)
+    queue = InMemoryQueue(max_receive_count=3)
+    queue.put(good_body())
+    receives_while_down: list[int] = []
+    real_receive = queue.receive
+
+    def counting_receive(max_messages: int, wait_seconds: int) -> list[ReceivedMessage]:
+        batch = real_receive(max_messages, 0)
+        if launcher.fail_with is not None:
+            receives_while_down.append(len(batch))
+        return batch
+
+    monkeypatch.setattr(queue, "receive", counting_receive)
+    launcher = RecordingLauncher(fail_with=PrefectApiUnavailable("connection refused"))
+    answers = iter([False, False, False, True])
+    asked: list[bool] = []
+
+    def health() -> bool:
+        up = next(answers, True)
+        asked.append(up)
+        if up:
+            launcher.fail_with = None
+        return up
+
+    listener = make_listener(
+        queue,
+        launcher,
+        settings=ListenerSettings(domain="scoring", wait_time_seconds=0),
+        health_check=health,
+    )
+    thread = threading.Thread(target=listener.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while queue.depth and time.monotonic() < deadline:
+        time.sleep(0.01)
+    listener.stop()
+    thread.join(5)
+
+    assert queue.depth == 0
+    assert queue.dead_letters == []
+    assert len(launcher.runs) == 1
+    assert receives_while_down == [1]  # one receive failed; none more until Prefect answered
+    assert asked == [False, False, False, True]

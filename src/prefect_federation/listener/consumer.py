@@ -116,6 +116,7 @@ class Listener:
         settings: ListenerSettings | None = None,
         on_result: Callable[[MessageResult], None] | None = None,
         on_heartbeat: Callable[[Listener, str], None] | None = None,
+        health_check: Callable[[], bool] | None = None,
     ) -> None:
         self.domain = domain
         self.queue = queue
@@ -124,6 +125,7 @@ class Listener:
         self.settings = settings or ListenerSettings(domain=domain.domain)
         self.on_result = on_result
         self.on_heartbeat = on_heartbeat
+        self.health_check = health_check or getattr(launcher, "healthy", None)
         self.stats = ListenerStats()
         self.stopping = threading.Event()
         self._busy = threading.Event()
@@ -214,7 +216,7 @@ class Listener:
         """Handle a batch: concurrently, or one by one in order on a FIFO queue."""
         if not messages:
             return []
-        keeper = _VisibilityKeeper(self.queue, messages, self.settings.visibility_timeout)
+        keeper = _VisibilityKeeper(self.queue, messages, self.visibility_timeout())
         keeper.start()
         try:
             if self.queue.fifo:
@@ -226,6 +228,14 @@ class Listener:
         finally:
             keeper.stop()
         return results
+
+    def visibility_timeout(self) -> int:
+        """The shorter of the setting and the queue's own timeout: a message must be extended
+        before the queue would hand it to another consumer."""
+        queue_timeout = getattr(self.queue, "visibility_timeout", lambda: None)()
+        if queue_timeout:
+            return min(self.settings.visibility_timeout, int(queue_timeout))
+        return self.settings.visibility_timeout
 
     def _handle_in_order(self, messages: list[ReceivedMessage]) -> list[MessageResult]:
         """FIFO: in order; once a message of a group is left for retry, the rest of that group is
@@ -283,11 +293,7 @@ class Listener:
                 self.stopping.wait(delay)
                 continue
             if self._unavailable_streak:
-                delay = min(30.0, 2.0 ** min(self._unavailable_streak, 5))
-                logger.warning(
-                    "Prefect API unavailable; messages stay queued; pausing %.0fs", delay
-                )
-                self.stopping.wait(delay)
+                self._wait_for_prefect()
         self._pool.shutdown(wait=True)
         self.wait_heartbeat(5)
         logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
@@ -310,6 +316,31 @@ class Listener:
             if phase == "stopped":
                 return
             phase = "stopped" if self.stopping.wait(self.settings.heartbeat_seconds) else "alive"
+
+    def _outage_pause(self) -> float:
+        """Seconds to wait before asking Prefect again: 2, 4, 8 ... up to 30."""
+        return min(30.0, 2.0 ** min(self._unavailable_streak, 5))
+
+    def _wait_for_prefect(self) -> None:
+        """Prefect is down: receive nothing (each receive would count towards the queue's
+        maxReceiveCount and push waiting messages to the DLQ) until it answers again."""
+        while not self.stopping.is_set():
+            delay = self._outage_pause()
+            logger.warning(
+                "Prefect API unavailable; messages stay queued, not received; pausing %.0fs", delay
+            )
+            self.stopping.wait(delay)
+            if self.health_check is None:
+                return  # no way to ask: try a receive
+            try:
+                healthy = self.health_check()
+            except Exception:
+                healthy = False
+            if healthy:
+                logger.info("Prefect API is back; receiving again")
+                self._unavailable_streak = 0
+                return
+            self._unavailable_streak += 1
 
     def stop(self) -> None:
         """Take nothing new; what is in flight finishes."""

@@ -71,6 +71,12 @@ class RecordingLauncher:
                 )
             return self.runs[request.idempotency_key]
 
+    def healthy(self) -> bool:
+        """Whether the (pretend) Prefect API is up: not while `fail_with` is an outage."""
+        from prefect_federation.errors import PrefectApiUnavailable
+
+        return not isinstance(self.fail_with, PrefectApiUnavailable)
+
 
 def _is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, httpx.TransportError):
@@ -119,6 +125,10 @@ class PrefectLauncher:
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)
+
+    def healthy(self) -> bool:
+        """True when the Prefect API answers its health check."""
+        return self.client.api_healthcheck() is None
 
     def deployment(self, name: str) -> DeploymentResponse:
         """The deployment called `flow/deployment`, from the cache or the API."""

@@ -58,6 +58,8 @@ def _load_json_object(body: str, what: str, limit: int = MAX_EVENT_BYTES) -> dic
         value = json.loads(body)
     except ValueError as exc:
         raise EnvelopeParseError(f"{what} is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise EnvelopeParseError(f"{what} is JSON nested too deeply to parse") from exc
     if not isinstance(value, dict):
         raise EnvelopeParseError(f"{what} is JSON but not an object (got {type(value).__name__})")
     return value
@@ -68,7 +70,10 @@ def _unwrap_sns(document: dict[str, Any], attributes: dict[str, str]) -> tuple[s
     message = document.get("Message")
     if not isinstance(message, str):
         raise EnvelopeParseError("SNS notification has no string `Message` field")
-    for name, attribute in (document.get("MessageAttributes") or {}).items():
+    raw_attributes = document.get("MessageAttributes") or {}
+    if not isinstance(raw_attributes, dict):
+        raise EnvelopeParseError("SNS notification's `MessageAttributes` is not an object")
+    for name, attribute in raw_attributes.items():
         if isinstance(attribute, dict) and isinstance(attribute.get("Value"), str):
             attributes.setdefault(name, attribute["Value"])
     return message, attributes
