@@ -786,10 +786,17 @@ def prefect_outage_scenario(
     visibility_timeout: int = 30,
     max_receive_count: int = 5,
     concurrency: int = 2,
+    client_retries: int | None = None,
     log: Log = _quiet,
 ) -> Tally:
     """The Prefect server is stopped for `outage_seconds` while events flow, then started again
-    on the same port with the same database; the listener must wait, not crash, not spin."""
+    on the same port with the same database; the listener must wait, not crash, not spin.
+
+    With Prefect's client defaults an outage of up to ~60 s is absorbed inside the client (it
+    retries a refused connection 5 times, 2 + 4 + ... + 32 s): the batch in flight waits there,
+    kept hidden, and the rest waits in SQS. `client_retries=0` (PREFECT_CLIENT_MAX_RETRIES)
+    makes the listener see the outage at once, so its own back-off and health check are what
+    is tested."""
     domains = setup_domains(
         workdir,
         aws,
@@ -798,7 +805,13 @@ def prefect_outage_scenario(
         visibility_timeout=visibility_timeout,
         max_receive_count=max_receive_count,
     )
-    env = domains.listener_env(visibility_timeout=visibility_timeout, concurrency=concurrency)
+    env = domains.listener_env(
+        visibility_timeout=visibility_timeout,
+        concurrency=concurrency,
+        extra=None
+        if client_retries is None
+        else {"PREFECT_CLIENT_MAX_RETRIES": str(client_retries)},
+    )
     batch = domains.make_events(events)
     started = time.monotonic()
     listener = start_listener(stack, "prefect-outage-listener", env)
