@@ -56,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage", type=float, default=60.0, help="outage seconds")
     parser.add_argument("--outage-events", type=int, default=300, help="events (outages)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill moments")
+    parser.add_argument(
+        "--prefect-client-retries",
+        type=int,
+        default=None,
+        help="PREFECT_CLIENT_MAX_RETRIES of the prefect-outage listener (default: Prefect's, 5, "
+        "which absorbs ~60 s of outage inside the client; 0 tests the listener's own back-off)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -100,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                     rate=outage_rate,
                     outage_after=10,
                     outage_seconds=args.outage,
+                    client_retries=args.prefect_client_retries,
                     log=log,
                 ),
                 "aws-outage": lambda: aws_outage_scenario(

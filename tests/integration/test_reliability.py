@@ -143,6 +143,9 @@ def test_while_the_prefect_server_is_down_messages_wait_and_become_runs_once_it_
         rate=2.0,
         outage_after=3,
         outage_seconds=20,
+        # Prefect's client would absorb a 20 s outage in its own retries (up to ~60 s; the soak
+        # shows it): without them the listener sees the outage, and its back-off is tested
+        client_retries=0,
     )
 
     assert_exactly_once(tally, stack)
@@ -150,10 +153,8 @@ def test_while_the_prefect_server_is_down_messages_wait_and_become_runs_once_it_
     assert tally.notes["queued_during_outage"] > 0, why  # the messages waited in SQS
     assert tally.notes["listener_alive"], why  # no crash
     assert tally.notes["listener_exit"] == 0, why
-    # no busy loop: a bounded number of back-off pauses, and no storm of receives. (With the
-    # Prefect client's own retries on - the default - a 20 s outage is absorbed inside the
-    # client: the batch in flight waits there, kept hidden, and the rest waits in SQS.)
-    assert tally.notes["backoff_lines"] < 30, why
+    # it backed off, a bounded number of times, and no storm of receives
+    assert 1 <= tally.notes["backoff_lines"] < 30, why
     assert tally.notes["received"] is not None, why
     assert tally.notes["received"] <= 2 * tally.published, why
 
