@@ -190,7 +190,7 @@ def _select(
                 break  # keys sort by time: nothing later in this day is in the window
             text = read(key)
             try:
-                envelope = EventEnvelope.model_validate_json(text)
+                envelope = EventEnvelope.from_wire_json(text)
             except ValidationError as exc:
                 raise ArchiveError(f"{key!r} is not a valid event envelope: {exc}") from exc
             if type is not None and envelope.type != type:

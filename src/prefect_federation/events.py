@@ -11,12 +11,19 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 __all__ = [
     "DOMAIN_PATTERN",
     "EVENT_TYPE_PATTERN",
     "MAX_EVENT_BYTES",
+    "WIRE_REQUIRED",
     "EventEnvelope",
     "domain_of",
 ]
@@ -29,6 +36,11 @@ EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9-]{0,62}(\.[a-z0-9][a-z0-9_-]*)+$"
 
 MAX_EVENT_BYTES = 256 * 1024
 """SNS and SQS refuse a message larger than 256 KiB (body and attributes together)."""
+
+WIRE_REQUIRED = ("specversion", "id", "source", "type", "time")
+"""Attributes an envelope read from the wire must carry. CloudEvents requires the first four; we
+require `time` too, because the model would otherwise fill in the time of parsing. Building a
+new event in code may leave `id` and `time` out (they are then generated); parsing never does."""
 
 
 def domain_of(event_type: str) -> str:
@@ -70,12 +82,32 @@ class EventEnvelope(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _new_chain_starts_at_this_event(cls, values: Any) -> Any:
-        if isinstance(values, dict) and values.get("correlationid") is None:
-            values = dict(values)
-            values.setdefault("id", uuid4())
-            values["correlationid"] = values["id"]
+    def _no_correlation_given(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("correlationid", ...) is None:
+            values = {k: v for k, v in values.items() if k != "correlationid"}
         return values
+
+    @model_validator(mode="after")
+    def _new_chain_starts_at_this_event(self) -> EventEnvelope:
+        # After validation, so that a missing `id` is reported, never generated, on the wire.
+        if self.correlationid is None:
+            object.__setattr__(self, "correlationid", self.id)
+        return self
+
+    @classmethod
+    def from_wire(cls, document: Any) -> EventEnvelope:
+        """Validate an envelope received from SNS/SQS, an archive or a DLQ: every attribute in
+        `WIRE_REQUIRED` must be present (no generated id or time stands in for a missing one).
+
+        Raises:
+            pydantic.ValidationError: naming every missing or invalid attribute.
+        """
+        return _WireEnvelope.model_validate(document).as_envelope()
+
+    @classmethod
+    def from_wire_json(cls, text: str | bytes) -> EventEnvelope:
+        """`from_wire` for a JSON text."""
+        return _WireEnvelope.model_validate_json(text).as_envelope()
 
     def to_json(self) -> str:
         """The envelope as the JSON message body."""
@@ -96,3 +128,15 @@ class EventEnvelope(BaseModel):
     def summary(self) -> str:
         """A short human line: `scoring.completed 1b2c... from scoring`."""
         return f"{self.type} {self.id} from {self.source}"
+
+
+class _WireEnvelope(EventEnvelope):
+    """The envelope as read from the wire: the attributes of `WIRE_REQUIRED` have no default."""
+
+    specversion: Literal["1.0"] = Field(description="CloudEvents spec version.")
+    id: UUID = Field(description="Unique id of this event.")
+    time: AwareDatetime = Field(description="When it happened (UTC).")
+
+    def as_envelope(self) -> EventEnvelope:
+        # Validated already, field by field as EventEnvelope would: no second validation.
+        return EventEnvelope.model_construct(_fields_set=self.model_fields_set, **dict(self))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from uuid import UUID
 
@@ -126,6 +127,24 @@ def good_body(**fields: object) -> str:
     )
 
 
+def test_an_envelope_without_an_id_is_dead_lettered_on_every_delivery_and_never_runs(
+    make_listener: Callable[..., Listener],
+) -> None:
+    document = json.loads(good_body())
+    del document["id"]
+    body = json.dumps(document)
+    queue, launcher = InMemoryQueue(), RecordingLauncher()
+    listener = make_listener(queue, launcher)
+
+    for _ in range(3):  # three deliveries of the same body (redeliveries, duplicates)
+        queue.put(body)
+        listener.poll_once(wait_seconds=0)
+
+    assert launcher.requests == []
+    assert len(queue.dead_letters) == 3
+    assert all("id: Field required" in reason for _, reason in queue.dead_letters)
+
+
 def test_a_good_message_starts_a_run_with_rendered_parameters_and_is_deleted(
     make_listener: Callable[..., Listener],
 ) -> None:
@@ -194,7 +213,8 @@ BAD_MESSAGES = [
     pytest.param("[1, 2, 3]", "EnvelopeParseError: message body is JSON but not", id="array"),
     pytest.param(
         '{"specversion": "1.0", "type": "ingestion.completed"}',
-        "EnvelopeValidationError: not a valid event envelope: source: Field required",
+        "EnvelopeValidationError: not a valid event envelope: id: Field required; "
+        "source: Field required; time: Field required",
         id="invalid-envelope",
     ),
     pytest.param(

@@ -557,3 +557,49 @@ def test_plan_runs_makes_one_request_per_matching_subscription() -> None:
     assert [r.deployment for r in requests] == ["score/daily", "audit/all"]
     assert all(isinstance(r.envelope, EventEnvelope) for r in requests)
     assert {r.envelope.id for r in requests} == {envelope.id}
+
+
+# -- nothing on the wire is filled in -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("attribute", ["specversion", "id", "source", "type", "time"])
+def test_an_envelope_missing_a_required_attribute_is_refused_naming_it(
+    sample_body: Callable[[str], str], attribute: str
+) -> None:
+    document = json.loads(sample_body("envelope.json"))
+    del document[attribute]
+
+    with pytest.raises(EnvelopeValidationError, match=f"{attribute}: Field required"):
+        parse_message(json.dumps(document))
+
+
+def test_a_missing_id_is_refused_even_when_the_envelope_starts_a_new_chain(
+    sample_body: Callable[[str], str],
+) -> None:
+    document = json.loads(sample_body("envelope.json"))
+    del document["id"]
+    del document["correlationid"]
+
+    with pytest.raises(EnvelopeValidationError, match="id: Field required"):
+        parse_message(json.dumps(document))
+
+
+def test_an_event_built_in_code_still_gets_a_new_id_time_and_chain() -> None:
+    one, two = (EventEnvelope(source="ingestion", type="ingestion.completed") for _ in range(2))
+
+    assert one.id != two.id
+    assert one.correlationid == one.id
+    assert one.time.tzinfo is not None
+
+
+def test_a_raw_body_takes_its_time_from_when_sqs_accepted_it() -> None:
+    from datetime import UTC, datetime
+
+    raw = domain({"event": "airflow.exported", "adapter": "raw", "deployment": "a/b"})
+    sent = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+
+    first = parse_message('{"table": "x"}', {}, raw, "m-1", sent)
+    again = parse_message('{"table": "x"}', {}, raw, "m-1", sent)
+
+    assert first.time == sent
+    assert first == again

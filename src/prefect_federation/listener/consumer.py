@@ -149,6 +149,7 @@ class Listener:
                 self.federation,
                 message.attributes,
                 message.message_id,
+                message.sent_at,
             )
             filtered = not requests
             for request in requests:

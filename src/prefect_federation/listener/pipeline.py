@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -79,6 +80,17 @@ def _unwrap_sns(document: dict[str, Any], attributes: dict[str, str]) -> tuple[s
     return message, attributes
 
 
+def _sns_timestamp(document: dict[str, Any]) -> datetime | None:
+    stamp = document.get("Timestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _is_sns_notification(document: dict[str, Any]) -> bool:
     return document.get("Type") == "Notification" and "TopicArn" in document
 
@@ -88,6 +100,7 @@ def _raw_envelope(
     attributes: Mapping[str, str],
     domain: DomainDeclaration,
     message_id: str | None,
+    sent_at: datetime | None,
 ) -> EventEnvelope:
     """A plain JSON body (e.g. from Airflow's SnsPublishOperator) -> an envelope (raw adapter)."""
     raw = [s for s in domain.subscribes if s.adapter == "raw"]
@@ -109,8 +122,11 @@ def _raw_envelope(
     source = attributes.get("source") or matching[0].upstream
     # A stable id: redeliveries of the same SNS/SQS message map to the same event.
     event_id = uuid5(NAMESPACE_URL, f"prefect-federation:raw:{message_id or json.dumps(document)}")
+    # A raw body carries no time: the time SNS/SQS accepted the message stands for it (the same
+    # on every redelivery); only a body handed in without one (a unit test) gets the time now.
+    fields: dict[str, Any] = {"time": sent_at} if sent_at is not None else {}
     try:
-        return EventEnvelope(id=event_id, source=source, type=event_type, data=document)
+        return EventEnvelope(id=event_id, source=source, type=event_type, data=document, **fields)
     except ValidationError as exc:
         raise EnvelopeValidationError(f"raw message cannot become an event: {exc}") from exc
 
@@ -120,8 +136,13 @@ def parse_message(
     attributes: Mapping[str, str] | None = None,
     domain: DomainDeclaration | None = None,
     message_id: str | None = None,
+    sent_at: datetime | None = None,
 ) -> EventEnvelope:
     """Parse an SQS body into an envelope; unwraps an SNS notification when raw delivery is off.
+
+    An envelope must carry every attribute of `WIRE_REQUIRED` (nothing is generated for a
+    missing `id` or `time`); a raw body (`adapter: raw`) takes its id from the SNS/SQS message id
+    and its time from when SNS/SQS accepted it (`sent_at`, or the notification's `Timestamp`).
 
     Raises:
         EnvelopeParseError: not JSON, not an object, or a malformed SNS notification.
@@ -141,6 +162,7 @@ def parse_message(
     if _is_sns_notification(document):
         inner, attrs = _unwrap_sns(document, attrs)
         message_id = document.get("MessageId", message_id)
+        sent_at = _sns_timestamp(document) or sent_at
         document = _load_json_object(inner, "SNS notification's Message")
     elif size > MAX_EVENT_BYTES:
         raise too_large
@@ -156,15 +178,18 @@ def parse_message(
         and domain is not None
         and any(s.adapter == "raw" for s in domain.subscribes)
     ):
-        return _raw_envelope(document, attrs, domain, message_id)
+        return _raw_envelope(document, attrs, domain, message_id, sent_at)
     try:
-        return EventEnvelope.model_validate(document)
+        return EventEnvelope.from_wire(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(envelope)'}: {e['msg']}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(_describe_problem(e) for e in exc.errors())
         raise EnvelopeValidationError(f"not a valid event envelope: {problems}") from exc
+
+
+def _describe_problem(error: Any) -> str:
+    where = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def validate_data(envelope: EventEnvelope, federation: Federation | None) -> None:
@@ -288,9 +313,10 @@ def plan_runs(
     federation: Federation | None = None,
     attributes: Mapping[str, str] | None = None,
     message_id: str | None = None,
+    sent_at: datetime | None = None,
 ) -> list[RunRequest]:
     """The whole pure pipeline for one message: the runs to create ([] when filtered out)."""
-    envelope = parse_message(body, attributes, domain, message_id)
+    envelope = parse_message(body, attributes, domain, message_id, sent_at)
     validate_data(envelope, federation)
     requests = []
     for subscription in match_subscriptions(domain, envelope):
