@@ -8,7 +8,14 @@ keeping Prefect's semantics (states, logs, retries, cancellation, the UI):
 - **warm fork**: a single-threaded fork server (`prefect_federation.forkserver`) has Prefect and
   the domain's flows imported and forks a child per run, which runs Prefect's own engine;
 - **claim first**: like a worker, the executor moves the run to PENDING before starting it, so it
-  can share a work pool with ordinary workers without a run ever starting twice;
+  can share a work pool with ordinary workers without a run ever starting twice; it only claims a
+  run that is still SCHEDULED (a redelivered event finds its run COMPLETED, and Prefect would let
+  a run without a persisted result leave COMPLETED and run again);
+- **recovery**: on start and on every poll, runs of its deployments that a dead fork runner had
+  claimed (PENDING, never started) are scheduled again and run; runs a dead runner's child was
+  running are marked CRASHED, so Prefect's retry rules and automations apply;
+- **a worker in the UI**: it heartbeats to each of its work pools as a worker, so the pools show
+  Ready and the runner is listed in the pool's Workers tab;
 - **fallback poll**: runs created elsewhere (the UI, schedules, `prefect deployment run`) in the
   domain's work pools are picked up every `poll_seconds`;
 - **cancellation and crashes**: a run set to CANCELLING gets its child terminated and is marked
@@ -22,6 +29,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import socket
 import subprocess
 import sys
 import threading
@@ -55,6 +64,20 @@ class _Target:
     work_pool: str | None
 
 
+_CLAIM = re.compile(r"claimed by fork runner pid (?P<pid>\d+) on (?P<host>\S+)$")
+_FORK_PID = re.compile(r"^fork:(?P<host>[^:]+):(?P<pid>\d+)$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _workdir_of(deployment: Any) -> str:
     for step in deployment.pull_steps or []:
         for name, options in step.items():
@@ -73,6 +96,8 @@ class ForkExecutor:
         *,
         poll_seconds: float = 10.0,
         log_path: str | None = None,
+        stale_claim_seconds: float = 120.0,
+        heartbeat_seconds: float = 30.0,
     ) -> None:
         if not fork_available():
             raise ConfigError("the fork executor needs os.fork; use a Prefect process worker")
@@ -80,6 +105,11 @@ class ForkExecutor:
         self.deployment_names = list(deployments)
         self.poll_seconds = poll_seconds
         self.log_path = log_path
+        self.stale_claim_seconds = stale_claim_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.host = socket.gethostname()
+        self.worker_name = f"prefect-federation-fork-{self.host}-{os.getpid()}"
+        self.recovered: list[UUID] = []
         self.targets: dict[UUID, _Target] = {}  # deployment id -> what to run
         self.pools: set[str] = set()
         self.running: dict[UUID, int] = {}  # flow run id -> child pid
@@ -116,7 +146,12 @@ class ForkExecutor:
             text=True,
             bufsize=1,
         )
-        for target in (self._read_server, self._poll_loop):
+        self._send_heartbeats()
+        try:
+            self.recover_orphans()
+        except Exception as exc:
+            logger.warning("could not look for runs a dead runner left: %s", exc)
+        for target in (self._read_server, self._poll_loop, self._heartbeat_loop):
             thread = threading.Thread(target=target, daemon=True, name=target.__name__)
             thread.start()
             self._threads.append(thread)
@@ -153,27 +188,48 @@ class ForkExecutor:
             self._server.stdin.flush()
 
     def claim(self, flow_run_id: UUID) -> bool:
-        """Move the run to PENDING; False when someone else has it or it is not scheduled."""
+        """Move the run to PENDING; False when someone else has it or it is not scheduled.
+
+        Prefect refuses PENDING from PENDING, RUNNING, CANCELLING and CANCELLED (two claimers
+        never both win); callers make sure the run is still SCHEDULED before claiming it.
+        """
         from prefect.exceptions import Abort
         from prefect.states import Pending
         from prefect.utilities.engine import propose_state_sync
 
+        pending: Any = Pending(message=f"claimed by fork runner pid {os.getpid()} on {self.host}")
         try:
-            state = propose_state_sync(self.client, Pending(), flow_run_id=flow_run_id)
+            state = propose_state_sync(self.client, pending, flow_run_id=flow_run_id)
         except Abort as exc:
             logger.debug("run %s not claimed: %s", flow_run_id, exc)
             return False
         return bool(state.is_pending())
 
-    def submit(self, flow_run_id: UUID, deployment_id: UUID | None = None) -> bool:
-        """Claim and start a run now; False if it was not ours to start."""
+    def submit(
+        self,
+        flow_run_id: UUID,
+        deployment_id: UUID | None = None,
+        state_type: str | None = None,
+    ) -> bool:
+        """Claim and start a run now; False if it was not ours to start.
+
+        Only a run still waiting to start (SCHEDULED) is started: `state_type` is the state the
+        caller just saw (the create call's answer, the scheduled-runs query); unknown -> read.
+        """
         if self._stopping.is_set() or flow_run_id in self.running:
             return False
-        if deployment_id is None:
-            deployment_id = self.client.read_flow_run(flow_run_id).deployment_id
+        if deployment_id is None or state_type is None:
+            run = self.client.read_flow_run(flow_run_id)
+            deployment_id = run.deployment_id
+            state_type = run.state_type.value if run.state_type else None
         target = self.targets.get(deployment_id) if deployment_id else None
         if target is None:
             return False  # not one of this domain's deployments
+        if state_type != "SCHEDULED":
+            logger.info(
+                "run %s is %s, not waiting to start: not executed again", flow_run_id, state_type
+            )
+            return False
         if not self.claim(flow_run_id):
             return False
         with self._lock:
@@ -187,6 +243,88 @@ class ForkExecutor:
             }
         )
         return True
+
+    # -- runs a dead runner left behind --------------------------------------------------------
+
+    def _orphaned(self, run: Any, now: float) -> bool:
+        """A run of ours that a fork runner claimed or started, and whose runner is gone."""
+        if run.id in self.running:
+            return False
+        state = run.state
+        if state is None:
+            return False
+        if state.is_pending():
+            claim = _CLAIM.search(state.message or "")
+            if claim is None:
+                return False  # claimed by an ordinary worker: its business
+            if claim["host"] == self.host:
+                return int(claim["pid"]) != os.getpid() and not _process_alive(int(claim["pid"]))
+            return bool(now - state.timestamp.timestamp() > self.stale_claim_seconds)
+        if state.is_running():
+            pid = _FORK_PID.match(run.infrastructure_pid or "")
+            return bool(pid and pid["host"] == self.host and not _process_alive(int(pid["pid"])))
+        return False
+
+    def recover_orphans(self) -> list[UUID]:
+        """Schedule again the runs a dead runner claimed but never started; mark CRASHED the
+        runs whose forked process died with its runner. Returns the runs recovered."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterId,
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.states import Crashed, Scheduled
+
+        if not self.targets:
+            return []
+        runs = self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+                )
+            ),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(self.targets))),
+        )
+        now = time.time()
+        recovered: list[UUID] = []
+        for run in runs:
+            if not self._orphaned(run, now):
+                continue
+            assert run.state is not None
+            if run.state.is_pending():
+                message = f"scheduled again: {run.state.message}, and that runner is gone"
+                self.client.set_flow_run_state(run.id, Scheduled(message=message), force=True)
+                logger.warning(
+                    "run %s (%s) was claimed by a runner that is gone; scheduling it again",
+                    run.name,
+                    run.id,
+                )
+                self.submit(run.id, run.deployment_id, "SCHEDULED")
+            else:
+                message = f"its process ({run.infrastructure_pid}) died with its fork runner"
+                self.client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                logger.warning("run %s (%s) crashed: %s", run.name, run.id, message)
+            recovered.append(run.id)
+        self.recovered.extend(recovered)
+        return recovered
+
+    # -- the runner as the pools' worker ------------------------------------------------------
+
+    def _send_heartbeats(self) -> None:
+        for pool in sorted(self.pools):
+            try:
+                self.client.send_worker_heartbeat(
+                    pool, self.worker_name, heartbeat_interval_seconds=self.heartbeat_seconds
+                )
+            except Exception as exc:
+                logger.debug("worker heartbeat to pool %s failed: %s", pool, exc)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(self.heartbeat_seconds):
+            self._send_heartbeats()
 
     def _read_server(self) -> None:
         assert self._server is not None
@@ -215,7 +353,7 @@ class ForkExecutor:
 
     def _record_pid(self, flow_run_id: UUID, pid: int) -> None:
         try:
-            self.client.update_flow_run(flow_run_id, infrastructure_pid=f"fork:{pid}")
+            self.client.update_flow_run(flow_run_id, infrastructure_pid=f"fork:{self.host}:{pid}")
         except Exception as exc:
             logger.debug("could not record the pid of %s: %s", flow_run_id, exc)
 
@@ -274,7 +412,8 @@ class ForkExecutor:
                 pool, scheduled_before=datetime.now(UTC)
             ):
                 run = response.flow_run
-                self.submit(run.id, run.deployment_id)
+                self.submit(run.id, run.deployment_id, "SCHEDULED")
+        self.recover_orphans()
         if not self.running:
             return
         cancelling = self.client.read_flow_runs(
@@ -301,7 +440,7 @@ class ExecutingLauncher:
     def start(self, request: RunRequest) -> StartedRun:
         started = self.inner.start(request)
         try:
-            self.executor.submit(started.flow_run_id, started.deployment_id)
+            self.executor.submit(started.flow_run_id, started.deployment_id, started.state_type)
         except Exception as exc:  # the run exists: the fallback poll or a worker starts it
             logger.warning("could not hand run %s to the executor: %s", started.flow_run_id, exc)
         return started

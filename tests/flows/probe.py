@@ -26,3 +26,10 @@ def sleep(seconds: float, path: str) -> None:
 @flow(name="probe-die")
 def die(code: int) -> None:
     os._exit(code)
+
+
+@flow(name="probe-count")
+def count(path: str) -> None:
+    """Append one line per execution of the flow body: how often it really ran."""
+    with Path(path).open("a") as out:
+        out.write(f"{os.getpid()}\n")

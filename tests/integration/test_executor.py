@@ -11,9 +11,12 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import StateType
-from prefect.states import Cancelling, Pending
+from prefect.states import Cancelling, Pending, Running
 
-from prefect_federation.executor import ForkExecutor
+from prefect_federation.events import EventEnvelope
+from prefect_federation.executor import ExecutingLauncher, ForkExecutor
+from prefect_federation.listener.launcher import PrefectLauncher
+from prefect_federation.listener.pipeline import RunRequest
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +47,7 @@ def executor(client: SyncPrefectClient, work_pool: str, tmp_path_factory: Any) -
         deploy(client, work_pool, "write", "probe-write"),
         deploy(client, work_pool, "sleep", "probe-sleep"),
         deploy(client, work_pool, "die", "probe-die"),
+        deploy(client, work_pool, "count", "probe-count"),
     ]
     log = tmp_path_factory.mktemp("executor") / "forkserver.log"
     executor = ForkExecutor(client, names, poll_seconds=1.0, log_path=str(log))
@@ -145,3 +149,128 @@ def test_cancelling_a_running_run_terminates_its_child_and_marks_it_cancelled(
     run = wait_for_state(client, run_id, {StateType.CANCELLED, StateType.CRASHED}, timeout=30)
     assert run.state.type == StateType.CANCELLED  # never reported as a crash on the way
     assert run_id not in executor.running
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (a runner killed with SIGKILL leaves just that)."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def executions(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_redelivered_event_does_not_execute_its_completed_run_again(
+    client: SyncPrefectClient, executor: ForkExecutor, tmp_path: Path
+) -> None:
+    counter = tmp_path / "count.txt"
+    envelope = EventEnvelope(source="ingestion", type="ingestion.completed")
+    request = RunRequest(
+        deployment="probe-count/executor-test",
+        parameters={"path": str(counter)},
+        idempotency_key=f"test:{envelope.id}",
+        name="redelivered",
+        envelope=envelope,
+    )
+    launcher = ExecutingLauncher(PrefectLauncher(client, emit_events=False), executor)
+
+    first = launcher.start(request)
+    wait_for_state(client, first.flow_run_id, {StateType.COMPLETED})
+    again = launcher.start(request)  # the same event, delivered a second time
+    run_id = again.flow_run_id
+    time.sleep(0.1)
+    while run_id in executor.running:
+        time.sleep(0.1)
+
+    assert (first.created, again.created) == (True, False)
+    assert again.flow_run_id == first.flow_run_id
+    assert again.state_type == "COMPLETED"
+    run = client.read_flow_run(run_id)
+    assert run.state.type == StateType.COMPLETED
+    assert run.run_count == 1
+    assert executions(counter) == 1  # the flow body ran once, not only one run exists
+
+
+def test_a_completed_run_is_not_claimed_again(
+    client: SyncPrefectClient, executor: ForkExecutor, tmp_path: Path
+) -> None:
+    counter = tmp_path / "count.txt"
+    run_id = create_run(client, "probe-count/executor-test", path=str(counter))
+    assert executor.submit(run_id) is True
+    wait_for_state(client, run_id, {StateType.COMPLETED})
+    while run_id in executor.running:
+        time.sleep(0.05)
+
+    assert executor.submit(run_id) is False  # what a replay or a fallback race would do
+
+    assert client.read_flow_run(run_id).state.type == StateType.COMPLETED
+    assert executions(counter) == 1
+
+
+def test_a_run_claimed_by_a_runner_that_was_killed_is_run_after_restart(
+    client: SyncPrefectClient, work_pool: str, tmp_path: Path
+) -> None:
+    counter = tmp_path / "count.txt"
+    flow_id = client.create_flow_from_name("probe-count")
+    client.create_deployment(  # a deployment the module's running executor does not serve
+        flow_id=flow_id,
+        name="restart-test",
+        work_pool_name=work_pool,
+        entrypoint="tests/flows/probe.py:count",
+        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
+    )
+    run_id = create_run(client, "probe-count/restart-test", path=str(counter))
+    # What a runner killed by SIGKILL between its claim and the fork leaves: PENDING, pid gone.
+    killed = ForkExecutor(client, [], poll_seconds=3600)
+    client.set_flow_run_state(
+        run_id, Pending(message=f"claimed by fork runner pid {dead_pid()} on {killed.host}")
+    )
+    restarted = ForkExecutor(client, ["probe-count/restart-test"], poll_seconds=3600)
+    restarted.start()
+    try:
+        run = wait_for_state(client, run_id, {StateType.COMPLETED, StateType.CRASHED})
+    finally:
+        restarted.stop(grace=10)
+
+    assert run_id in restarted.recovered
+    assert run.state.type == StateType.COMPLETED
+    assert executions(counter) == 1
+
+
+def test_a_run_whose_forked_process_died_with_its_runner_is_marked_crashed(
+    client: SyncPrefectClient, executor: ForkExecutor, tmp_path: Path
+) -> None:
+    run_id = create_run(client, "probe-count/executor-test", path=str(tmp_path / "c.txt"))
+    client.set_flow_run_state(run_id, Pending(message="claimed by a worker"), force=True)
+    client.set_flow_run_state(run_id, Running(), force=True)
+    client.update_flow_run(run_id, infrastructure_pid=f"fork:{executor.host}:{dead_pid()}")
+
+    recovered = executor.recover_orphans()
+
+    assert run_id in recovered
+    run = wait_for_state(client, run_id, {StateType.CRASHED})
+    assert "died with its fork runner" in (run.state.message or "")
+
+
+def test_a_pending_run_claimed_by_an_ordinary_worker_is_left_alone(
+    client: SyncPrefectClient, executor: ForkExecutor, tmp_path: Path
+) -> None:
+    run_id = create_run(client, "probe-count/executor-test", path=str(tmp_path / "c.txt"))
+    client.set_flow_run_state(run_id, Pending())  # a Prefect worker's claim
+
+    assert run_id not in executor.recover_orphans()
+    assert client.read_flow_run(run_id).state.type == StateType.PENDING
+
+
+def test_the_runner_is_its_pools_worker_so_the_pool_is_ready(
+    client: SyncPrefectClient, executor: ForkExecutor, work_pool: str
+) -> None:
+    workers = client.read_workers_for_work_pool(work_pool)
+
+    assert executor.worker_name in [w.name for w in workers]
+    assert str(client.read_work_pool(work_pool).status.value) == "READY"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_federation.errors import (
     DeploymentNotFound,
@@ -40,6 +40,16 @@ class StartedRun(BaseModel):
     deployment: str
     deployment_id: UUID | None = None
     ui_url: str | None = None
+    created: bool = Field(
+        default=True,
+        description="False when the idempotency key found a run that already existed (a "
+        "redelivery, a duplicate, a replay).",
+    )
+    state_type: str | None = Field(
+        default="SCHEDULED",
+        description="The run's state type when it was created or found (`SCHEDULED` while it "
+        "waits to start; a run found `COMPLETED` must not be executed again).",
+    )
 
 
 class RunLauncher(Protocol):
@@ -64,12 +74,15 @@ class RecordingLauncher:
             self.requests.append(request)
             if self.fail_with is not None:
                 raise self.fail_with
-            if request.idempotency_key not in self.runs:
-                run_id = uuid5(NAMESPACE_URL, request.idempotency_key)
-                self.runs[request.idempotency_key] = StartedRun(
-                    flow_run_id=run_id, flow_run_name=request.name, deployment=request.deployment
-                )
-            return self.runs[request.idempotency_key]
+            existing = self.runs.get(request.idempotency_key)
+            if existing is not None:
+                return existing.model_copy(update={"created": False})
+            run_id = uuid5(NAMESPACE_URL, request.idempotency_key)
+            started = StartedRun(
+                flow_run_id=run_id, flow_run_name=request.name, deployment=request.deployment
+            )
+            self.runs[request.idempotency_key] = started
+            return started
 
     def healthy(self) -> bool:
         """Whether the (pretend) Prefect API is up: not while `fail_with` is an outage."""
@@ -111,6 +124,7 @@ class PrefectLauncher:
         *,
         cache_seconds: float = 60.0,
         emit_events: bool = True,
+        client_retries: int | None = None,
     ) -> None:
         if client is None:
             from prefect.client.orchestration import get_client
@@ -120,6 +134,7 @@ class PrefectLauncher:
         self.client = client
         self.cache_seconds = cache_seconds
         self.emit_events = emit_events
+        self._retries = _RetryBound(client_retries)
         self._deployments: dict[str, tuple[float, DeploymentResponse]] = {}
         self._lock = threading.Lock()
 
@@ -128,7 +143,8 @@ class PrefectLauncher:
 
     def healthy(self) -> bool:
         """True when the Prefect API answers its health check."""
-        return self.client.api_healthcheck() is None
+        with self._retries:
+            return self.client.api_healthcheck() is None
 
     def deployment(self, name: str) -> DeploymentResponse:
         """The deployment called `flow/deployment`, from the cache or the API."""
@@ -171,19 +187,39 @@ class PrefectLauncher:
             ) from exc
 
     def start(self, request: RunRequest) -> StartedRun:
+        with self._retries:
+            return self._start(request)
+
+    def _create_run(self, deployment_id: UUID, request: RunRequest) -> tuple[Any, bool]:
+        """`create_flow_run_from_deployment`, and whether the run is new: the API answers 201
+        for a new run and 200 when the idempotency key found an existing one."""
+        from prefect.client.schemas.actions import DeploymentFlowRunCreate
+        from prefect.client.schemas.objects import FlowRun
+        from prefect.states import Scheduled, to_state_create
+
+        body = DeploymentFlowRunCreate(
+            parameters=request.parameters,
+            state=to_state_create(Scheduled()),
+            tags=list(request.tags),
+            name=request.name,
+            idempotency_key=request.idempotency_key,
+            labels=dict(request.labels),
+        )
+        response = self.client.request(
+            "POST",
+            "/deployments/{id}/create_flow_run",
+            path_params={"id": deployment_id},
+            json=body.model_dump(mode="json", exclude_unset=True),
+        )
+        return FlowRun.model_validate(response.json()), response.status_code == 201
+
+    def _start(self, request: RunRequest) -> StartedRun:
         from prefect.exceptions import ObjectNotFound
 
         deployment = self.deployment(request.deployment)
         self.check_parameters(request, deployment)
         try:
-            flow_run = self.client.create_flow_run_from_deployment(
-                deployment.id,
-                parameters=request.parameters,
-                idempotency_key=request.idempotency_key,
-                name=request.name,
-                tags=request.tags,
-                labels=dict(request.labels),
-            )
+            flow_run, created = self._create_run(deployment.id, request)
         except ObjectNotFound as exc:
             with self._lock:
                 self._deployments.pop(request.deployment, None)
@@ -210,10 +246,52 @@ class PrefectLauncher:
             deployment=request.deployment,
             deployment_id=deployment.id,
             ui_url=flow_run_ui_url(flow_run.id),
+            created=created,
+            state_type=flow_run.state_type.value if flow_run.state_type else None,
         )
         if self.emit_events:
             _record_received_event(request, started)
         return started
+
+
+class _RetryBound:
+    """Bound the Prefect client's own retries on the listener's hot path.
+
+    The client retries a 503 or a dropped connection up to `PREFECT_CLIENT_MAX_RETRIES` times
+    (5: ~62 s of sleeping) inside one call, so one message could hold its batch for a minute
+    while the listener's own back-off (which leaves the message queued) never got a say. The
+    override is built once (building settings costs ~0.25 s) and entered per call (~1 ms).
+    """
+
+    def __init__(self, retries: int | None) -> None:
+        if retries is None:
+            return
+        import prefect.context
+        from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
+
+        current = prefect.context.get_settings_context()
+        self._profile = current.profile
+        self._settings = current.settings.copy_with_update(
+            updates={PREFECT_CLIENT_MAX_RETRIES: retries}
+        )
+        self._local = threading.local()
+
+    def __enter__(self) -> None:
+        if not hasattr(self, "_settings"):
+            return
+        import prefect.context
+
+        context = prefect.context.SettingsContext(profile=self._profile, settings=self._settings)
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        stack.append(context)
+        context.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not hasattr(self, "_settings"):
+            return
+        self._local.stack.pop().__exit__(*exc_info)
 
 
 def flow_run_ui_url(flow_run_id: UUID) -> str | None:
