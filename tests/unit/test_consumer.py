@@ -188,7 +188,8 @@ def test_the_same_body_delivered_twice_starts_one_run(
     assert len(launcher.requests) == 2
     assert len({r.idempotency_key for r in launcher.requests}) == 1
     assert len(launcher.runs) == 1
-    assert results[0].runs == results[1].runs
+    assert [r.flow_run_id for r in results[0].runs] == [r.flow_run_id for r in results[1].runs]
+    assert [r.created for r in results[0].runs + results[1].runs] == [True, False]
     assert queue.depth == 0
 
 
