@@ -386,7 +386,10 @@ def listen(
         raise _fail(str(exc)) from exc
     from prefect_federation.heartbeat import emit_heartbeat
 
-    launcher = PrefectLauncher(emit_events=listener_settings.record_events)
+    launcher = PrefectLauncher(
+        emit_events=listener_settings.record_events,
+        client_retries=listener_settings.prefect_client_retries,
+    )
     executor = None
     run_launcher: Any = launcher
     if execute:

@@ -53,7 +53,22 @@ class ListenerSettings(BaseSettings):
         description="How long a received message stays hidden; extended while it is handled.",
     )
     concurrency: int = Field(
-        default=10, ge=1, le=64, description="Messages of one batch handled at once."
+        default=10, ge=1, le=64, description="Messages handled at once (in flight)."
+    )
+    batch_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=300,
+        description="How long the next receive waits for the slowest message of the last "
+        "batch; after that it receives again while the slow one finishes (not on FIFO queues).",
+    )
+    prefect_client_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of the Prefect client within one call on the listener's path "
+        "(Prefect's own default, 5, sleeps ~62 s); past them the message is left for the "
+        "listener's own back-off, which keeps it queued.",
     )
     record_events: bool = Field(
         default=True,

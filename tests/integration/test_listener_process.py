@@ -110,7 +110,7 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
     output = log.read_text()
     assert code == 0, output
     assert "SIGTERM: finishing what is in flight, taking nothing new" in output
-    assert "'runs_started': 1" in output
+    assert "'runs_created': 1" in output
 
 
 def test_a_listener_for_an_unknown_domain_exits_2_naming_it(

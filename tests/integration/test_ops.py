@@ -492,7 +492,7 @@ def test_status_shows_the_dlq_and_is_unhealthy_then_healthy_after_fix_redrive_an
         assert healthy["dlq_depth"] == 0
         assert (healthy["visible"], healthy["in_flight"]) == (0, 0)
         assert healthy["runs_last_hour"] == 1
-        assert healthy["listener_counters"]["runs_started"] == 1
+        assert healthy["listener_counters"]["runs_created"] == 1
         assert table.exit_code == 0
         assert "1 healthy, 0 unhealthy" in table.stdout
     finally:

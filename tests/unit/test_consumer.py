@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from uuid import UUID
 
@@ -168,7 +170,7 @@ def test_a_good_message_starts_a_run_with_rendered_parameters_and_is_deleted(
     assert queue.depth == 0
     assert queue.dead_letters == []
     stats = listener.stats.as_dict()
-    assert (stats["received"], stats["runs_started"], stats["acked"]) == (1, 1, 1)
+    assert (stats["received"], stats["runs_created"], stats["acked"]) == (1, 1, 1)
     assert stats["last_event_type"] == "ingestion.completed"
     assert stats["last_event_at"] is not None
 
@@ -284,7 +286,7 @@ def test_a_filtered_out_event_is_acked_and_counted_as_filtered(
     assert queue.deleted == [message_id]
     assert listener.stats.filtered == 1
     assert listener.stats.acked == 1
-    assert listener.stats.runs_started == 0
+    assert listener.stats.runs_created == 0
 
 
 def test_an_unavailable_prefect_api_leaves_the_message_for_a_retry(
@@ -467,3 +469,70 @@ def test_while_prefect_is_down_the_listener_receives_nothing_until_it_answers(
     assert len(launcher.runs) == 1
     assert receives_while_down == [1]  # one receive failed; none more until Prefect answered
     assert asked == [False, False, False, True]
+
+
+# -- one slow message, counters -----------------------------------------------------------------
+
+
+class _OneSlowLauncher(RecordingLauncher):
+    """Blocks the request of one event (as a Prefect API answering 503 would) until released."""
+
+    def __init__(self, slow_id: UUID) -> None:
+        super().__init__()
+        self.slow_id = slow_id
+        self.release = threading.Event()
+
+    def start(self, request: RunRequest) -> StartedRun:
+        if request.envelope.id == self.slow_id:
+            self.release.wait(30)
+        return super().start(request)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_slow_message_does_not_hold_up_the_messages_received_after_it(
+    make_listener: Callable[..., Listener],
+) -> None:
+    slow_id = UUID("00000000-0000-4000-8000-000000000001")
+    queue = InMemoryQueue()
+    slow_message = queue.put(good_body(id=slow_id))
+    launcher = _OneSlowLauncher(slow_id)
+    settings = ListenerSettings(domain="scoring", wait_time_seconds=0, batch_wait_seconds=0.2)
+    listener = make_listener(queue, launcher, settings=settings)
+    thread = threading.Thread(target=listener.run, daemon=True)
+    thread.start()
+    try:
+        assert _wait_until(lambda: queue.messages[slow_message]["hidden"])  # received, hanging
+        later = [queue.put(good_body()) for _ in range(3)]  # arrive while the slow one hangs
+
+        assert _wait_until(lambda: all(m in queue.deleted for m in later))
+        assert len(launcher.runs) == 3  # handled while the slow message was still in flight
+    finally:
+        launcher.release.set()
+        assert _wait_until(lambda: queue.depth == 0)
+        listener.stop()
+        thread.join(10)
+    assert len(launcher.runs) == 4
+    assert listener.stats.acked == 4
+
+
+def test_runs_that_already_existed_are_counted_apart_from_runs_created(
+    make_listener: Callable[..., Listener],
+) -> None:
+    queue, launcher = InMemoryQueue(), RecordingLauncher()
+    listener = make_listener(queue, launcher)
+    body = good_body(id=SAMPLE_ID)
+
+    for _ in range(3):  # one event, delivered three times
+        queue.put(body)
+        listener.poll_once(wait_seconds=0)
+
+    stats = listener.stats.as_dict()
+    assert (stats["runs_created"], stats["runs_existing"], stats["acked"]) == (1, 2, 3)

@@ -183,7 +183,7 @@ def test_a_heartbeat_event_payload_becomes_interval_phase_and_counters() -> None
             "pid": 42,
             "host": "h",
             "interval_seconds": 15.0,
-            "runs_started": 7,
+            "runs_created": 7,
             "last_event_type": "ingestion.completed",
         },
     )
@@ -191,7 +191,7 @@ def test_a_heartbeat_event_payload_becomes_interval_phase_and_counters() -> None
     assert heartbeat.phase == "alive"
     assert heartbeat.interval_seconds == 15.0
     assert heartbeat.pid == 42
-    assert heartbeat.counters == {"runs_started": 7, "last_event_type": "ingestion.completed"}
+    assert heartbeat.counters == {"runs_created": 7, "last_event_type": "ingestion.completed"}
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -65,7 +65,8 @@ class ListenerStats:
     """Counters a listener keeps (reported by heartbeats and on exit)."""
 
     received: int = 0
-    runs_started: int = 0
+    runs_created: int = 0
+    runs_existing: int = 0
     acked: int = 0
     filtered: int = 0
     dead_lettered: int = 0
@@ -83,7 +84,8 @@ class ListenerStats:
         with self.lock:
             return {
                 "received": self.received,
-                "runs_started": self.runs_started,
+                "runs_created": self.runs_created,
+                "runs_existing": self.runs_existing,
                 "acked": self.acked,
                 "filtered": self.filtered,
                 "dead_lettered": self.dead_lettered,
@@ -133,6 +135,9 @@ class Listener:
             max_workers=self.settings.concurrency, thread_name_prefix=f"listener-{domain.domain}"
         )
         self._unavailable_streak = 0
+        self._prefect_down = threading.Event()
+        self._in_flight: dict[Future[MessageResult], float] = {}  # -> when handling started
+        self._in_flight_changed = threading.Condition()
         self._heartbeat: threading.Thread | None = None
 
     # -- one message ------------------------------------------------------------------------
@@ -160,11 +165,15 @@ class Listener:
                         self.stats.last_event_type = request.envelope.type
         except Exception as exc:  # decided below, in one place
             error = exc
+        if isinstance(error, PrefectApiUnavailable):
+            self._prefect_down.set()  # before the message is made visible again
         outcome = decide(error, message.receive_count, self.queue.max_receive_count())
         self._apply(message, outcome)
+        created = sum(1 for run in runs if run.created)
         self.stats.add(
             received=1,
-            runs_started=len(runs),
+            runs_created=created,
+            runs_existing=len(runs) - created,
             filtered=int(filtered and error is None),
         )
         result = MessageResult(message, outcome, runs, error)
@@ -271,10 +280,17 @@ class Listener:
             self._busy.clear()
         unavailable = any(isinstance(r.error, PrefectApiUnavailable) for r in results)
         self._unavailable_streak = self._unavailable_streak + 1 if unavailable else 0
+        if not unavailable:
+            self._prefect_down.clear()
         return results
 
     def run(self) -> None:
-        """Poll until `stop()`; back off while the Prefect API or AWS are unavailable."""
+        """Poll until `stop()`; back off while the Prefect API or AWS are unavailable.
+
+        Outside a FIFO queue, batches overlap: the next receive waits for the last batch at
+        most `batch_wait_seconds`, then goes on while a slow message (e.g. one the Prefect API
+        keeps answering 503 for) finishes on its own, within `concurrency` messages in flight.
+        """
         logger.info("listener for domain %r polling %s", self.domain.domain, self.queue.describe())
         self._heartbeat = threading.Thread(
             target=self._beat, name="listener-heartbeat", daemon=True
@@ -282,8 +298,19 @@ class Listener:
         self._heartbeat.start()
         failures = 0
         while not self.stopping.is_set():
+            if self._prefect_down.is_set():
+                self._unavailable_streak = max(1, self._unavailable_streak)
+                self._wait_for_prefect()
+                continue
+            free = self._wait_for_capacity()
+            if free == 0 or self.stopping.is_set() or self._prefect_down.is_set():
+                continue
             try:
-                self.poll_once()
+                if self.queue.fifo:
+                    self.poll_once()
+                else:
+                    wait = self.settings.wait_time_seconds
+                    self._dispatch(self.queue.receive(min(self.settings.max_messages, free), wait))
                 failures = 0
             except Exception as exc:  # receive failed: AWS unreachable or throttling
                 failures += 1
@@ -293,11 +320,57 @@ class Listener:
                 )
                 self.stopping.wait(delay)
                 continue
-            if self._unavailable_streak:
+            if self._unavailable_streak and self.queue.fifo:
                 self._wait_for_prefect()
         self._pool.shutdown(wait=True)
         self.wait_heartbeat(5)
         logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
+
+    def _wait_for_capacity(self) -> int:
+        """Wait until the last batch is done (or only slow messages remain, past
+        `batch_wait_seconds`) and a slot is free; returns the free slots (0 when stopping)."""
+        limit = self.settings.concurrency
+        with self._in_flight_changed:
+            while not self.stopping.is_set() and not self._prefect_down.is_set():
+                now = time.monotonic()
+                young = [
+                    started
+                    for started in self._in_flight.values()
+                    if now - started < self.settings.batch_wait_seconds
+                ]
+                free = limit - len(self._in_flight)
+                if not young and free > 0:
+                    return free
+                wake = (
+                    max(young) + self.settings.batch_wait_seconds - now if young and free else 0.5
+                )
+                self._in_flight_changed.wait(max(0.01, wake))
+        return 0
+
+    def _dispatch(self, messages: list[ReceivedMessage]) -> None:
+        """Hand a batch to the pool; each message is acked or left on its own when done."""
+        if not messages:
+            return
+        keeper = _VisibilityKeeper(self.queue, messages, self.visibility_timeout())
+        keeper.start()
+        remaining = [len(messages)]
+        started = time.monotonic()
+
+        def finished(future: Future[MessageResult], message: ReceivedMessage) -> None:
+            keeper.discard(message)
+            with self._in_flight_changed:
+                self._in_flight.pop(future, None)
+                remaining[0] -= 1
+                last = remaining[0] == 0
+                self._in_flight_changed.notify_all()
+            if last:
+                keeper.stop()
+
+        with self._in_flight_changed:
+            for message in messages:
+                future = self._pool.submit(self.handle, message)
+                self._in_flight[future] = started
+                future.add_done_callback(lambda f, m=message: finished(f, m))  # type: ignore[misc]
 
     def wait_heartbeat(self, timeout: float) -> None:
         """After `stop()`: wait for the last (`stopped`) heartbeat to be sent."""
@@ -340,17 +413,20 @@ class Listener:
             if healthy:
                 logger.info("Prefect API is back; receiving again")
                 self._unavailable_streak = 0
+                self._prefect_down.clear()
                 return
             self._unavailable_streak += 1
 
     def stop(self) -> None:
         """Take nothing new; what is in flight finishes."""
         self.stopping.set()
+        with self._in_flight_changed:
+            self._in_flight_changed.notify_all()
 
     @property
     def busy(self) -> bool:
-        """True while a batch is being handled (not while waiting in a long poll)."""
-        return self._busy.is_set()
+        """True while messages are being handled (not while only waiting in a long poll)."""
+        return self._busy.is_set() or bool(self._in_flight)
 
 
 class _VisibilityKeeper:
@@ -358,7 +434,8 @@ class _VisibilityKeeper:
 
     def __init__(self, queue: QueueClient, messages: list[ReceivedMessage], timeout: int) -> None:
         self.queue = queue
-        self.messages = messages
+        self.messages = list(messages)
+        self._lock = threading.Lock()
         self.timeout = max(2, timeout)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="visibility-keeper")
@@ -368,18 +445,28 @@ class _VisibilityKeeper:
 
     def stop(self) -> None:
         self._done.set()
-        self._thread.join()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def discard(self, message: ReceivedMessage) -> None:
+        """This message is done (acked, dead-lettered or left): extend it no more."""
+        with self._lock:
+            self.messages = [m for m in self.messages if m.message_id != message.message_id]
 
     def _run(self) -> None:
         started = time.monotonic()
         while not self._done.wait(self.timeout / 2):
             elapsed = time.monotonic() - started
+            with self._lock:
+                messages = list(self.messages)
+            if not messages:
+                continue
             logger.info(
                 "handling takes %.0fs; extending visibility of %d message(s)",
                 elapsed,
-                len(self.messages),
+                len(messages),
             )
-            for message in self.messages:
+            for message in messages:
                 try:
                     self.queue.extend_visibility(message, self.timeout)
                 except Exception as exc:  # the message may be gone already
