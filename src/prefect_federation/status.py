@@ -122,8 +122,8 @@ class ListenerHeartbeat(BaseModel):
     pid: int | None = None
     counters: dict[str, Any] = Field(
         default_factory=dict,
-        description="received, runs_created, runs_existing, acked, filtered, dead_lettered, retried, "
-        "last_event_at, last_event_type.",
+        description="received, runs_created, runs_existing, acked, filtered, dead_lettered, "
+        "retried, last_event_at, last_event_type.",
     )
 
 

@@ -16,6 +16,7 @@ from prefect_federation.errors import (
     PrefectApiUnavailable,
 )
 from prefect_federation.listener import Listener, PrefectLauncher, plan_runs
+from prefect_federation.listener.pipeline import run_name
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient
@@ -73,7 +74,7 @@ def test_a_run_is_created_with_exactly_the_rendered_parameters(
     assert f"event-id:{request.envelope.id}" in run.tags
     assert f"correlation-id:{request.envelope.correlationid}" in run.tags
     assert run.labels["federation.event.type"] == "customer-master.completed"
-    assert run.name == f"customer-master.completed-{str(request.envelope.id)[:8]}"
+    assert run.name == run_name(request.envelope)
     assert run.idempotency_key == request.idempotency_key
 
 

@@ -24,6 +24,7 @@ from prefect_federation.listener.pipeline import (
     plan_runs,
     render_parameters,
     run_labels,
+    run_name,
     run_tags,
     validate_data,
 )
@@ -458,12 +459,18 @@ def test_run_tags_carry_event_id_type_correlation_id_and_source() -> None:
     envelope = make_event("ingestion.completed", correlationid=SAMPLE_CHAIN)
 
     assert run_tags(envelope) == [
-        "federation",
+        f"correlation-id:{SAMPLE_CHAIN}",  # first: the UI shows the first tags, hides the rest
         "event-type:ingestion.completed",
         f"event-id:{envelope.id}",
-        f"correlation-id:{SAMPLE_CHAIN}",
         "source:ingestion",
+        "federation",
     ]
+
+
+def test_the_run_name_shows_the_chain_id_in_the_runs_list() -> None:
+    envelope = make_event("ingestion.completed", id=SAMPLE_ID, correlationid=SAMPLE_CHAIN)
+
+    assert run_name(envelope) == "ingestion.completed-0b6f4a3e (chain 7d1f2c9a)"
 
 
 def test_run_labels_carry_event_id_type_source_and_correlation_id() -> None:
@@ -512,7 +519,7 @@ def test_plan_runs_turns_a_message_into_a_complete_run_request(
     assert request.parameters["rows"] == 1200
     assert request.parameters["trigger"]["event_id"] == str(SAMPLE_ID)
     assert request.idempotency_key == f"federation:ingestion:{SAMPLE_ID}:score/daily"
-    assert request.name == "ingestion.completed-0b6f4a3e"
+    assert request.name == "ingestion.completed-0b6f4a3e (chain 7d1f2c9a)"
     assert f"event-id:{SAMPLE_ID}" in request.tags
     assert f"correlation-id:{SAMPLE_CHAIN}" in request.tags
     assert request.labels["federation.correlation.id"] == str(SAMPLE_CHAIN)

@@ -31,6 +31,7 @@ __all__ = [
     "plan_runs",
     "render_parameters",
     "run_labels",
+    "run_name",
     "run_tags",
     "validate_data",
 ]
@@ -282,14 +283,21 @@ def derive_idempotency_key(envelope: EventEnvelope, subscription: Subscription) 
     return f"{key}:{subscription.name}" if subscription.name else key
 
 
+def run_name(envelope: EventEnvelope) -> str:
+    """The run's name: the event, and the chain it belongs to, readable in the UI's runs list
+    without a click (tags hide behind "+N" there)."""
+    return f"{envelope.type}-{str(envelope.id)[:8]} (chain {str(envelope.correlationid)[:8]})"
+
+
 def run_tags(envelope: EventEnvelope) -> list[str]:
-    """Tags that make the run findable in the Prefect UI by event and chain."""
+    """Tags that make the run findable in the Prefect UI by chain and event (chain first: it is
+    what a person looks for, and the UI shows the first tags)."""
     return [
-        "federation",
+        f"correlation-id:{envelope.correlationid}",
         f"event-type:{envelope.type}",
         f"event-id:{envelope.id}",
-        f"correlation-id:{envelope.correlationid}",
         f"source:{envelope.source}",
+        "federation",
     ]
 
 
@@ -325,7 +333,7 @@ def plan_runs(
                 deployment=subscription.deployment,
                 parameters=render_parameters(subscription, envelope),
                 idempotency_key=derive_idempotency_key(envelope, subscription),
-                name=f"{envelope.type}-{str(envelope.id)[:8]}",
+                name=run_name(envelope),
                 tags=run_tags(envelope),
                 labels=run_labels(envelope),
                 envelope=envelope,
