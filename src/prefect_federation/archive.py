@@ -34,13 +34,12 @@ from uuid import UUID
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from prefect_federation.errors import ConfigError, FederationError, PublishError
+from prefect_federation.errors import ArchiveError, ConfigError, PublishError
 from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
 from prefect_federation.publisher import Publisher
 
 __all__ = [
     "ARCHIVE_BUCKET_SUFFIX",
-    "ArchiveError",
     "ArchivingPublisher",
     "EventArchive",
     "InMemoryEventArchive",
@@ -65,11 +64,6 @@ _KEY_FILE = re.compile(
     r"^(?P<time>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{6}Z)_(?P<id>[0-9a-fA-F-]{36})\.json$"
 )
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
-class ArchiveError(FederationError):
-    """The archive cannot be read: a missing bucket, no permission, an object that is not an
-    event. Raised before a replay publishes anything."""
 
 
 class EventArchive(Protocol):

@@ -412,6 +412,12 @@ def listen(
         on_heartbeat=emit_heartbeat,
         health_check=launcher.healthy,  # an ExecutingLauncher wraps it: name the real one
     )
+    try:
+        listener.preflight()  # a queue without a dead-letter queue is refused here
+    except (FederationError, ValueError) as exc:
+        if executor is not None:
+            executor.stop()
+        raise _fail(str(exc)) from exc
     if once:
         listener.poll_once()
         if executor is not None:

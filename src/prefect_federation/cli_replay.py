@@ -117,7 +117,8 @@ def replay(
     )
     from prefect_federation.aws import aws_client, load_aws_credentials
     from prefect_federation.connect import open_publisher
-    from prefect_federation.replay import ReplayError, parse_when
+    from prefect_federation.errors import ReplayError
+    from prefect_federation.replay import parse_when
     from prefect_federation.replay import replay as do_replay
 
     now = datetime.now(UTC)

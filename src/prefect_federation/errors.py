@@ -8,33 +8,51 @@ FederationError
 │   ├── UnsubscribedEventError    an event type (or source) this domain does not subscribe to
 │   ├── ParameterRenderError      a parameter template cannot render for this event
 │   ├── ParameterSchemaError      the deployment's parameter schema rejects the rendered parameters
-│   └── DeploymentNotFound        the subscription names a deployment that does not exist
+│   ├── DeploymentNotFound        the subscription names a deployment that does not exist
+│   └── EventTooLarge             an event over SNS's 256 KiB: publishing it can never succeed
 ├── RetryableError            may succeed later: the message is left to come back, with back-off
 │   ├── PrefectApiUnavailable     the Prefect API cannot be reached or answered 5xx
 │   ├── AwsThrottled              AWS throttled us or was unreachable
+│   ├── HeldBack                  FIFO: an earlier message of the same group is being retried
 │   └── PublishError              an event could not be published after retries
-└── ConfigError(ValueError)   fail fast at start-up: a bad declaration file, a missing block
+│       └── ReplayError               a replay stopped at an event it could not publish
+├── SettleError               acting on an outcome failed (delete, DLQ send, visibility change):
+│                             the message is left as it is and comes back after its timeout
+├── ArchiveError              the event archive cannot be read (raised before a replay publishes)
+└── ConfigError(ValueError)   fail fast at start-up: a bad declaration file, a missing block, a
+                              queue without a dead-letter queue
 ```
 
 The listener decides a message's outcome from this tree in one place
-(`prefect_federation.listener.consumer.decide`).
+(`prefect_federation.listener.consumer.decide`); `publish_event` retries only `RetryableError`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect_federation.events import EventEnvelope
+    from prefect_federation.replay import ReplayReport
+
 __all__ = [
+    "ArchiveError",
     "AwsThrottled",
     "ConfigError",
     "DeploymentNotFound",
     "EnvelopeParseError",
     "EnvelopeValidationError",
+    "EventTooLarge",
     "FederationError",
+    "HeldBack",
     "ParameterRenderError",
     "ParameterSchemaError",
     "PermanentError",
     "PrefectApiUnavailable",
     "PublishError",
+    "ReplayError",
     "RetryableError",
+    "SettleError",
     "UnsubscribedEventError",
 ]
 
@@ -71,6 +89,10 @@ class DeploymentNotFound(PermanentError):
     """A subscription names a deployment that does not exist on its Prefect server."""
 
 
+class EventTooLarge(PermanentError):
+    """An event larger than SNS and SQS take (256 KiB with attributes): never retried."""
+
+
 class RetryableError(FederationError):
     """A transient failure: the message stays in the queue and comes back later."""
 
@@ -83,8 +105,45 @@ class AwsThrottled(RetryableError):
     """AWS throttled the call or could not be reached."""
 
 
+class HeldBack(RetryableError):
+    """FIFO: an earlier message of this message's group is being retried; it waits as long."""
+
+    def __init__(self, group_id: str | None, delay_seconds: int) -> None:
+        self.group_id = group_id
+        self.delay_seconds = delay_seconds
+        super().__init__(f"held back: an earlier message of group {group_id!r} is retried")
+
+
 class PublishError(RetryableError):
     """An event could not be published (after the publisher's own retries)."""
+
+
+class ReplayError(PublishError):
+    """A replay stopped at an event it could not publish; `report` says how far it got."""
+
+    def __init__(self, report: ReplayReport, envelope: EventEnvelope, cause: Exception) -> None:
+        self.report = report
+        self.envelope = envelope
+        super().__init__(
+            f"replay stopped at event {envelope.id} ({envelope.type}, "
+            f"{report.published + 1} of {len(report.events)}; {report.published} re-published): "
+            f"{cause}. Replaying the same window again is safe: consumers start one run per "
+            "event id"
+        )
+
+
+class SettleError(FederationError):
+    """Acting on a message's outcome failed (delete, send to the DLQ, change its visibility)."""
+
+    def __init__(self, action: str, cause: BaseException) -> None:
+        self.action = action
+        self.cause = cause
+        super().__init__(f"could not {action}: {type(cause).__name__}: {cause}")
+
+
+class ArchiveError(FederationError):
+    """The archive cannot be read: a missing bucket, no permission, an object that is not an
+    event. Raised before a replay publishes anything."""
 
 
 class ConfigError(FederationError, ValueError):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prefect_federation.errors import PublishError
+from prefect_federation.errors import EventTooLarge, PublishError
 from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class SnsPublisher:
     def publish(self, envelope: EventEnvelope) -> str:
         body = envelope.to_json()
         if len(body.encode()) > MAX_EVENT_BYTES - 1024:
-            raise ValueError(
+            raise EventTooLarge(
                 f"event {envelope.type} is {len(body.encode())} bytes; SNS takes at most "
                 f"{MAX_EVENT_BYTES} with attributes: put large data in storage and send its address"
             )

@@ -167,10 +167,23 @@ def _publish(
     return envelope
 
 
+def _retry_only_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a failed publish only when it may succeed later (`RetryableError`): an event too
+    large or data breaking its contract fails the run at once."""
+    from prefect_federation.errors import RetryableError
+
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception as exc:  # the result cannot be read: do what Prefect would
+        error = exc
+    return not isinstance(error, BaseException) or isinstance(error, RetryableError)
+
+
 publish_event = task(
     name="publish-event",
     retries=3,
     retry_delay_seconds=[1.0, 4.0, 10.0],
+    retry_condition_fn=_retry_only_transient,
     task_run_name="publish {event_type}",
 )(_publish)
 """A task: publish an event now (retried; raises after the last retry so the run fails)."""

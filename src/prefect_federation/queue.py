@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from prefect_federation.errors import AwsThrottled
+from prefect_federation.errors import AwsThrottled, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -54,7 +54,13 @@ class QueueClient(Protocol):
 
     def extend_visibility(self, message: ReceivedMessage, seconds: int) -> None: ...
 
-    def max_receive_count(self) -> int | None: ...
+    def max_receive_count(self) -> int | None:
+        """The redrive policy's maxReceiveCount; None when the queue has no dead-letter queue."""
+        ...
+
+    def visibility_timeout(self) -> int | None:
+        """The queue's own visibility timeout in seconds, if known."""
+        ...
 
     def describe(self) -> str: ...
 
@@ -200,7 +206,7 @@ class SqsQueueClient:
 
     def dead_letter(self, message: ReceivedMessage, reason: str) -> None:
         if self.dlq_url is None:
-            raise AwsThrottled(f"{self.queue_url} has no dead-letter queue (no RedrivePolicy)")
+            raise ConfigError(f"{self.queue_url} has no dead-letter queue (no RedrivePolicy)")
         kwargs: dict[str, Any] = {
             "QueueUrl": self.dlq_url,
             "MessageBody": message.body or "(empty body)",

@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from prefect_federation.archive import EventArchive
-from prefect_federation.errors import FederationError, PublishError
+from prefect_federation.errors import FederationError, ReplayError
 from prefect_federation.events import EventEnvelope
 from prefect_federation.publisher import Publisher
 
-__all__ = ["ReplayError", "ReplayReport", "parse_when", "replay"]
+__all__ = ["ReplayReport", "parse_when", "replay"]
 
 OnEvent = Callable[[EventEnvelope, int, int], None]
 """Called after each event is re-published (or, in a dry run, selected): (event, done, total)."""
@@ -51,20 +51,6 @@ class ReplayReport:
     published: int = 0
     duplicates: int = 0
     """Archived copies of an id already selected (sent once)."""
-
-
-class ReplayError(PublishError):
-    """A replay stopped at an event it could not publish; `report` says how far it got."""
-
-    def __init__(self, report: ReplayReport, envelope: EventEnvelope, cause: Exception) -> None:
-        self.report = report
-        self.envelope = envelope
-        super().__init__(
-            f"replay stopped at event {envelope.id} ({envelope.type}, "
-            f"{report.published + 1} of {len(report.events)}; {report.published} re-published): "
-            f"{cause}. Replaying the same window again is safe: consumers start one run per "
-            "event id"
-        )
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:

@@ -132,6 +132,9 @@ class InMemoryQueue:
     def max_receive_count(self) -> int | None:
         return self._max_receive_count
 
+    def visibility_timeout(self) -> int | None:
+        return None
+
     @property
     def depth(self) -> int:
         """Messages still in the queue."""

@@ -12,8 +12,10 @@ from prefect_federation.chain import chain_runs
 from prefect_federation.declarations import DomainDeclaration, build_federation
 from prefect_federation.errors import (
     DeploymentNotFound,
+    EventTooLarge,
     ParameterSchemaError,
     PrefectApiUnavailable,
+    PublishError,
 )
 from prefect_federation.listener import Listener, PrefectLauncher, plan_runs
 from prefect_federation.listener.pipeline import run_name
@@ -224,3 +226,43 @@ def test_parameters_rejected_by_the_deployment_go_to_the_dlq_with_the_reason(
     assert str(envelope.id) in dead[0]["Body"]
     with get_client(sync_client=True) as client:
         assert chain_runs(client, envelope.correlationid) == []
+
+
+class _CountingPublisher:
+    """A publisher that fails every call with `error`, counting the attempts."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.attempts = 0
+
+    def publish(self, envelope: Any) -> str:
+        self.attempts += 1
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "attempts"),
+    [
+        pytest.param(EventTooLarge("event is 300000 bytes"), 1, id="too-large-not-retried"),
+        pytest.param(PublishError("SNS unreachable"), 2, id="transient-retried"),
+    ],
+)
+def test_publish_event_retries_only_what_may_succeed_later(
+    prefect_api: str, error: Exception, attempts: int
+) -> None:
+    from prefect import flow
+    from prefect.states import State
+
+    from prefect_federation.publishing import publish_event, use_publisher
+
+    publisher = _CountingPublisher(error)
+
+    @flow(name="publishes-once")
+    def publishing() -> None:
+        publish_event.with_options(retries=1, retry_delay_seconds=0)("scoring.completed", {})
+
+    with use_publisher(publisher):
+        state: State[Any] = publishing(return_state=True)
+
+    assert state.is_failed()
+    assert publisher.attempts == attempts

@@ -13,11 +13,15 @@ import pytest
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import (
     AwsThrottled,
+    ConfigError,
     DeploymentNotFound,
     EnvelopeParseError,
+    EventTooLarge,
+    HeldBack,
     ParameterSchemaError,
     PrefectApiUnavailable,
     PublishError,
+    SettleError,
     UnsubscribedEventError,
 )
 from prefect_federation.listener.consumer import (
@@ -37,48 +41,93 @@ SAMPLE_ID = UUID("0b6f4a3e-6c1d-4c55-9a53-2f3b9d0e7a11")
 # -- decide -------------------------------------------------------------------------------------
 
 
-def test_no_error_means_ack() -> None:
-    assert decide(None, 1, 5) == Outcome("ack")
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        EnvelopeParseError("not JSON"),
-        UnsubscribedEventError("nope"),
-        ParameterSchemaError("rejected"),
-        DeploymentNotFound("gone"),
+# (error, receive count, the queue's maxReceiveCount) -> outcome: every way handling can end.
+OUTCOMES = [
+    pytest.param(None, 1, 5, Outcome("ack"), id="handled"),
+    pytest.param(None, 5, 5, Outcome("ack"), id="handled-at-the-last-receive"),
+    *[
+        pytest.param(e, 1, 5, Outcome("dead-letter", f"{type(e).__name__}: {e}"), id=name)
+        for name, e in [
+            ("not-json", EnvelopeParseError("not JSON")),
+            ("unsubscribed", UnsubscribedEventError("nope")),
+            ("schema", ParameterSchemaError("rejected")),
+            ("no-deployment", DeploymentNotFound("gone")),
+            ("too-large", EventTooLarge("300000 bytes")),
+        ]
     ],
-)
-def test_a_permanent_error_is_dead_lettered_at_once_with_its_reason(error: Exception) -> None:
-    outcome = decide(error, 1, 5)
+    *[
+        pytest.param(e, 2, 5, Outcome("retry", f"{type(e).__name__}: {e}", 4), id=name)
+        for name, e in [
+            ("prefect-down", PrefectApiUnavailable("down")),
+            ("throttled", AwsThrottled("slow")),
+            ("publish", PublishError("failed")),
+            ("a-bug", RuntimeError("bug")),
+        ]
+    ],
+    pytest.param(
+        PrefectApiUnavailable("down"),
+        1,
+        5,
+        Outcome("retry", "PrefectApiUnavailable: down", 2),
+        id="back-off-grows-from-2s",
+    ),
+    pytest.param(
+        PrefectApiUnavailable("down"),
+        4,
+        5,
+        Outcome("retry", "PrefectApiUnavailable: down", 16),
+        id="below-max-receives",
+    ),
+    pytest.param(
+        PrefectApiUnavailable("down"),
+        5,
+        5,
+        Outcome("dead-letter", "gave up after 5 receives; last error: PrefectApiUnavailable: down"),
+        id="at-max-receives",
+    ),
+    pytest.param(
+        PrefectApiUnavailable("down"),
+        50,
+        None,
+        Outcome("retry", "PrefectApiUnavailable: down", 300),
+        id="no-max-back-off-capped",
+    ),
+    pytest.param(
+        HeldBack("g", 8),
+        1,
+        5,
+        Outcome("retry", "HeldBack: held back: an earlier message of group 'g' is retried", 8),
+        id="fifo-held-back-waits-as-long-as-its-group",
+    ),
+    pytest.param(
+        HeldBack("g", 8),
+        5,
+        5,
+        Outcome(
+            "dead-letter",
+            "gave up after 5 receives; last error: HeldBack: held back: an earlier "
+            "message of group 'g' is retried",
+        ),
+        id="fifo-held-back-at-max-receives",
+    ),
+    pytest.param(
+        SettleError("delete the message", AwsThrottled("503")),
+        1,
+        5,
+        Outcome("left", "SettleError: could not delete the message: AwsThrottled: 503"),
+        id="acting-on-the-outcome-failed",
+    ),
+]
 
-    assert outcome == Outcome("dead-letter", f"{type(error).__name__}: {error}")
 
-
-@pytest.mark.parametrize(
-    "error", [PrefectApiUnavailable("down"), AwsThrottled("slow"), PublishError("failed")]
-)
-def test_a_retryable_error_is_retried_with_backoff(error: Exception) -> None:
-    outcome = decide(error, 2, 5)
-
-    assert outcome == Outcome("retry", f"{type(error).__name__}: {error}", 4)
-
-
-def test_an_unknown_exception_is_retried_like_a_transient_one() -> None:
-    assert decide(RuntimeError("bug"), 1, 5) == Outcome("retry", "RuntimeError: bug", 2)
-
-
-def test_a_retry_at_the_max_receive_count_is_dead_lettered_with_the_last_error() -> None:
-    outcome = decide(PrefectApiUnavailable("down"), 5, 5)
-
-    assert outcome == Outcome(
-        "dead-letter", "gave up after 5 receives; last error: PrefectApiUnavailable: down"
-    )
-
-
-def test_a_retry_below_the_max_receive_count_is_still_retried() -> None:
-    assert decide(PrefectApiUnavailable("down"), 4, 5).action == "retry"
+@pytest.mark.parametrize(("error", "receive_count", "max_receive_count", "expected"), OUTCOMES)
+def test_the_outcome_of_every_way_handling_can_end(
+    error: BaseException | None,
+    receive_count: int,
+    max_receive_count: int | None,
+    expected: Outcome,
+) -> None:
+    assert decide(error, receive_count, max_receive_count) == expected
 
 
 def test_without_a_max_receive_count_a_message_is_retried_forever() -> None:
@@ -191,7 +240,7 @@ def test_the_same_body_delivered_twice_starts_one_run(
     assert len({r.idempotency_key for r in launcher.requests}) == 1
     assert len(launcher.runs) == 1
     assert [r.flow_run_id for r in results[0].runs] == [r.flow_run_id for r in results[1].runs]
-    assert [r.created for r in results[0].runs + results[1].runs] == [True, False]
+    assert sorted(r.created for r in results[0].runs + results[1].runs) == [False, True]
     assert queue.depth == 0
 
 
@@ -536,3 +585,40 @@ def test_runs_that_already_existed_are_counted_apart_from_runs_created(
 
     stats = listener.stats.as_dict()
     assert (stats["runs_created"], stats["runs_existing"], stats["acked"]) == (1, 2, 3)
+
+
+def test_a_queue_without_a_dead_letter_queue_is_refused_at_start_up(
+    make_listener: Callable[..., Listener],
+) -> None:
+    listener = make_listener(InMemoryQueue(max_receive_count=None), RecordingLauncher())
+
+    with pytest.raises(ConfigError, match="has no dead-letter queue"):
+        listener.preflight()
+    with pytest.raises(ConfigError):
+        listener.run()
+
+
+class _DeleteFails(InMemoryQueue):
+    def delete(self, message: object) -> None:
+        raise AwsThrottled("delete_message: ServiceUnavailable")
+
+
+def test_a_failing_delete_is_an_outcome_counted_and_reported_not_a_receive_failure(
+    make_listener: Callable[..., Listener],
+) -> None:
+    seen: list[MessageResult] = []
+    queue, launcher = _DeleteFails(), RecordingLauncher()
+    queue.put(good_body())
+    listener = make_listener(queue, launcher, on_result=seen.append)
+
+    (result,) = listener.poll_once(wait_seconds=0)
+
+    assert result.outcome.action == "left"
+    assert result.outcome.reason == (
+        "SettleError: could not delete the message: AwsThrottled: delete_message: "
+        "ServiceUnavailable"
+    )
+    assert [r.outcome.action for r in seen] == ["left"]
+    assert listener.stats.as_dict()["left"] == 1
+    assert listener.stats.received == 1
+    assert len(launcher.runs) == 1  # the run exists; the redelivery finds it

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from prefect_federation.archive import ArchiveError, InMemoryEventArchive, archive_key
-from prefect_federation.errors import PublishError
+from prefect_federation.archive import InMemoryEventArchive, archive_key
+from prefect_federation.errors import ArchiveError, PublishError, ReplayError
 from prefect_federation.events import EventEnvelope
 from prefect_federation.publisher import InMemoryPublisher
-from prefect_federation.replay import ReplayError, parse_when, replay
+from prefect_federation.replay import parse_when, replay
 from prefect_federation.testing import make_event
 
 TOPIC = "federation-scoring"

@@ -3,8 +3,15 @@
 A message's outcome is decided in one place, `decide()`:
 - handled (runs exist, or filtered out)    -> ack (delete);
 - `PermanentError`                         -> dead-letter with the reason, then delete;
-- anything else (`RetryableError`, a bug)  -> leave it: it comes back after a back-off delay,
-  and once it has been received `maxReceiveCount` times it is dead-lettered with the last error.
+- `HeldBack` (FIFO)                        -> retry after the delay of the message it waits for;
+- anything else (`RetryableError`, a bug)  -> retry: it comes back after a back-off delay,
+  and once it has been received `maxReceiveCount` times it is dead-lettered with the last error;
+- `SettleError` (acting on an outcome failed) -> left as it is: it comes back after its
+  visibility timeout and is decided again (runs are idempotent).
+
+The queue's own redrive (SQS moves a message to the DLQ on its `maxReceiveCount`+1-th receive)
+is only a backstop for messages no listener ever settled (one that crashed on every receive):
+`decide` dead-letters at `maxReceiveCount`, with the reason, first.
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from prefect_federation.declarations import DomainDeclaration, Federation
-from prefect_federation.errors import PermanentError, PrefectApiUnavailable
+from prefect_federation.errors import (
+    ConfigError,
+    HeldBack,
+    PermanentError,
+    PrefectApiUnavailable,
+    SettleError,
+)
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.pipeline import plan_runs
 from prefect_federation.queue import QueueClient, ReceivedMessage
@@ -34,7 +47,7 @@ logger = logging.getLogger("prefect_federation.listener")
 class Outcome:
     """What happens to a message: ack, dead-letter (with reason) or retry (after a delay)."""
 
-    action: Literal["ack", "dead-letter", "retry"]
+    action: Literal["ack", "dead-letter", "retry", "left"]
     reason: str | None = None
     delay_seconds: int = 0
 
@@ -51,12 +64,16 @@ def decide(
     if error is None:
         return Outcome("ack")
     reason = f"{type(error).__name__}: {error}"
+    if isinstance(error, SettleError):
+        return Outcome("left", reason)
     if isinstance(error, PermanentError):
         return Outcome("dead-letter", reason)
     if max_receive_count is not None and receive_count >= max_receive_count:
         return Outcome(
             "dead-letter", f"gave up after {receive_count} receives; last error: {reason}"
         )
+    if isinstance(error, HeldBack):
+        return Outcome("retry", reason, error.delay_seconds)
     return Outcome("retry", reason, backoff_seconds(receive_count))
 
 
@@ -71,6 +88,7 @@ class ListenerStats:
     filtered: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    left: int = 0
     last_event_at: datetime | None = None
     last_event_type: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -90,6 +108,7 @@ class ListenerStats:
                 "filtered": self.filtered,
                 "dead_lettered": self.dead_lettered,
                 "retried": self.retried,
+                "left": self.left,
                 "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
                 "last_event_type": self.last_event_type,
             }
@@ -134,6 +153,7 @@ class Listener:
         self._pool = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix=f"listener-{domain.domain}"
         )
+        self._limits: tuple[int | None, int | None] | None = None
         self._unavailable_streak = 0
         self._prefect_down = threading.Event()
         self._in_flight: dict[Future[MessageResult], float] = {}  # -> when handling started
@@ -165,10 +185,42 @@ class Listener:
                         self.stats.last_event_type = request.envelope.type
         except Exception as exc:  # decided below, in one place
             error = exc
+        return self._settle(message, error, runs, filtered)
+
+    def preflight(self) -> tuple[int | None, int | None]:
+        """Read the queue's limits once: (maxReceiveCount, visibility timeout).
+
+        Raises:
+            ConfigError: the queue has no dead-letter queue (no redrive policy), so a bad
+                message would have nowhere to go.
+        """
+        if self._limits is None:
+            max_receive_count = self.queue.max_receive_count()
+            if max_receive_count is None:
+                raise ConfigError(
+                    f"queue {self.queue.describe()} has no dead-letter queue (no RedrivePolicy); "
+                    "run `prefect-federation provision` to create it"
+                )
+            self._limits = (max_receive_count, self.queue.visibility_timeout())
+        return self._limits
+
+    def _settle(
+        self,
+        message: ReceivedMessage,
+        error: BaseException | None,
+        runs: list[StartedRun],
+        filtered: bool = False,
+    ) -> MessageResult:
+        """Decide the message's outcome and act on it; a failure to act is an outcome too."""
         if isinstance(error, PrefectApiUnavailable):
             self._prefect_down.set()  # before the message is made visible again
-        outcome = decide(error, message.receive_count, self.queue.max_receive_count())
-        self._apply(message, outcome)
+        max_receive_count, _ = self.preflight()
+        outcome = decide(error, message.receive_count, max_receive_count)
+        try:
+            self._apply(message, outcome)
+        except Exception as exc:  # delete, DLQ send or visibility change failed
+            outcome = decide(SettleError(_verb(outcome), exc), message.receive_count, None)
+            self.stats.add(left=1)
         created = sum(1 for run in runs if run.created)
         self.stats.add(
             received=1,
@@ -190,7 +242,7 @@ class Listener:
             self.queue.dead_letter(message, outcome.reason or "unknown")
             self.queue.delete(message)
             self.stats.add(dead_lettered=1)
-        else:
+        elif outcome.action == "retry":
             self.queue.retry_later(message, outcome.delay_seconds)
             self.stats.add(retried=1)
 
@@ -210,6 +262,12 @@ class Listener:
         elif result.outcome.action == "dead-letter":
             logger.warning(
                 "message %s dead-lettered: %s", message.message_id, result.outcome.reason
+            )
+        elif result.outcome.action == "left":
+            logger.warning(
+                "message %s left as it is, back after its visibility timeout: %s",
+                message.message_id,
+                result.outcome.reason,
             )
         else:
             logger.warning(
@@ -242,7 +300,7 @@ class Listener:
     def visibility_timeout(self) -> int:
         """The shorter of the setting and the queue's own timeout: a message must be extended
         before the queue would hand it to another consumer."""
-        queue_timeout = getattr(self.queue, "visibility_timeout", lambda: None)()
+        _, queue_timeout = self.preflight()
         if queue_timeout:
             return min(self.settings.visibility_timeout, int(queue_timeout))
         return self.settings.visibility_timeout
@@ -255,13 +313,8 @@ class Listener:
         for message in messages:
             blocked = held.get(message.group_id)
             if blocked is not None:
-                outcome = Outcome(
-                    "retry",
-                    f"held back: an earlier message of group {message.group_id!r} is retried",
-                    blocked.delay_seconds,
-                )
-                self._apply(message, outcome)
-                results.append(MessageResult(message, outcome, []))
+                held_back = HeldBack(message.group_id, blocked.delay_seconds)
+                results.append(self._settle(message, held_back, []))
                 continue
             result = self.handle(message)
             if result.outcome.action == "retry":
@@ -291,6 +344,7 @@ class Listener:
         most `batch_wait_seconds`, then goes on while a slow message (e.g. one the Prefect API
         keeps answering 503 for) finishes on its own, within `concurrency` messages in flight.
         """
+        self.preflight()
         logger.info("listener for domain %r polling %s", self.domain.domain, self.queue.describe())
         self._heartbeat = threading.Thread(
             target=self._beat, name="listener-heartbeat", daemon=True
@@ -471,3 +525,11 @@ class _VisibilityKeeper:
                     self.queue.extend_visibility(message, self.timeout)
                 except Exception as exc:  # the message may be gone already
                     logger.debug("could not extend visibility of %s: %s", message.message_id, exc)
+
+
+def _verb(outcome: Outcome) -> str:
+    return {
+        "ack": "delete the message",
+        "dead-letter": "send the message to the dead-letter queue",
+        "retry": "change the message's visibility",
+    }.get(outcome.action, outcome.action)
