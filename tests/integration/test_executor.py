@@ -107,8 +107,13 @@ def test_a_run_someone_else_claimed_is_not_started(
     run_id = create_run(client, "probe-write/executor-test", path=str(marker), value=2)
     client.set_flow_run_state(run_id, Pending())  # a worker got there first
 
+    started = executor.started_count
+
     assert executor.submit(run_id) is False
-    time.sleep(1.5)
+
+    assert run_id not in executor.running  # nothing was handed to the fork server
+    assert executor.started_count == started
+    assert client.read_flow_run(run_id).state.type == StateType.PENDING
     assert not marker.exists()
 
 

@@ -330,18 +330,18 @@ def test_peeking_reads_the_age_of_the_oldest_message_and_leaves_it_visible(
     sqs: Any, queues: DomainQueues
 ) -> None:
     send_event(sqs, queues, "2026-11-01")
-    time.sleep(1.2)
     send_event(sqs, queues, "2026-11-02")
+    later = datetime.now(UTC) + timedelta(seconds=30)  # the clock is an argument: no sleeping
 
-    age = oldest_age_by_peek(sqs, queues.queue_url, datetime.now(UTC))
-    observed = observe_queue(sqs, queues, datetime.now(UTC), age_source=AgeSource.peek)
+    age = oldest_age_by_peek(sqs, queues.queue_url, later)
+    observed = observe_queue(sqs, queues, later, age_source=AgeSource.peek)
 
     assert age is not None
-    assert 1.0 <= age < 10
+    assert 30.0 <= age < 40
     assert observed.visible == 2
     assert observed.in_flight == 0
     assert observed.oldest_age_seconds is not None
-    assert observed.oldest_age_seconds >= 1.0
+    assert observed.oldest_age_seconds >= 30.0
 
 
 def test_cloudwatch_age_is_the_latest_datapoint_and_unknown_without_one(
@@ -524,13 +524,12 @@ def test_status_is_unhealthy_when_the_oldest_waiting_message_is_older_than_the_t
         payload={"phase": "alive", "interval_seconds": 30},
     )
     wait_for_heartbeat(domain, beat_at)
-    time.sleep(2.1)
 
-    code, old = status_json(runner, directory, domain, "--oldest-age", "peek", "--max-age", "2")
+    code, old = status_json(runner, directory, domain, "--oldest-age", "peek", "--max-age", "0.001")
     _, lenient = status_json(runner, directory, domain, "--oldest-age", "peek", "--max-age", "600")
 
     assert code == 1
-    assert old["oldest_age_seconds"] > 2
+    assert old["oldest_age_seconds"] > 0.001
     assert any(r.startswith("oldest waiting message is") for r in old["reasons"])
     assert not any(r.startswith("oldest waiting message") for r in lenient["reasons"])
     assert depth(sqs, queues.queue_url) == 1  # peeking consumed nothing

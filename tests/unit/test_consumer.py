@@ -475,7 +475,7 @@ def test_while_prefect_is_down_the_listener_receives_nothing_until_it_answers(
     from prefect_federation.errors import PrefectApiUnavailable
     from prefect_federation.queue import ReceivedMessage
 
-    monkeypatch.setattr(Listener, "_outage_pause", lambda self: 0.01)
+    pauses: list[float] = []
     queue = InMemoryQueue(max_receive_count=3)
     queue.put(good_body())
     receives_while_down: list[int] = []
@@ -504,6 +504,7 @@ def test_while_prefect_is_down_the_listener_receives_nothing_until_it_answers(
         launcher,
         settings=ListenerSettings(domain="scoring", wait_time_seconds=0),
         health_check=health,
+        pause=lambda seconds: pauses.append(seconds) or False,  # no sleeping: record the wait
     )
     thread = threading.Thread(target=listener.run, daemon=True)
     thread.start()
@@ -518,6 +519,7 @@ def test_while_prefect_is_down_the_listener_receives_nothing_until_it_answers(
     assert len(launcher.runs) == 1
     assert receives_while_down == [1]  # one receive failed; none more until Prefect answered
     assert asked == [False, False, False, True]
+    assert pauses == [2.0, 4.0, 8.0, 16.0]  # the back-off between health checks grows
 
 
 # -- one slow message, counters -----------------------------------------------------------------

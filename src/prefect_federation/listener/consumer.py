@@ -138,6 +138,7 @@ class Listener:
         on_result: Callable[[MessageResult], None] | None = None,
         on_heartbeat: Callable[[Listener, str], None] | None = None,
         health_check: Callable[[], bool] | None = None,
+        pause: Callable[[float], bool] | None = None,
     ) -> None:
         self.domain = domain
         self.queue = queue
@@ -149,6 +150,8 @@ class Listener:
         self.health_check = health_check or getattr(launcher, "healthy", None)
         self.stats = ListenerStats()
         self.stopping = threading.Event()
+        # Waits out a back-off; True when the listener is stopping. Injectable (tests: no sleep).
+        self.pause = pause or self.stopping.wait
         self._busy = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=self.settings.concurrency, thread_name_prefix=f"listener-{domain.domain}"
@@ -372,7 +375,7 @@ class Listener:
                 logger.warning(
                     "receive failed (%s: %s); retrying in %.0fs", type(exc).__name__, exc, delay
                 )
-                self.stopping.wait(delay)
+                self.pause(delay)
                 continue
             if self._unavailable_streak and self.queue.fifo:
                 self._wait_for_prefect()
@@ -457,7 +460,7 @@ class Listener:
             logger.warning(
                 "Prefect API unavailable; messages stay queued, not received; pausing %.0fs", delay
             )
-            self.stopping.wait(delay)
+            self.pause(delay)
             if self.health_check is None:
                 return  # no way to ask: try a receive
             try:
