@@ -31,10 +31,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from prefect_federation.labels import DOMAIN_TAG, read_run_event, tag_value
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
@@ -68,12 +70,6 @@ __all__ = [
 
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 """Prefect's terminal state types: a run in one of them will not change any more."""
-
-EVENT_ID = "federation.event.id"
-EVENT_TYPE = "federation.event.type"
-EVENT_SOURCE = "federation.event.source"
-EVENT_TIME = "federation.event.time"
-CAUSATION_ID = "federation.causation.id"
 
 PUBLISH_CLOCK_SKEW = timedelta(seconds=2)
 """Tolerance when matching an event's time to its publishing run's window (clocks of two hosts)."""
@@ -126,25 +122,10 @@ class RunRecord(BaseModel):
         return f"{self.domain or '?'} {self.deployment or '?'} (run {self.name})"
 
 
-def _uuid(value: Any) -> UUID | None:
-    if value is None:
+def _aware(moment: datetime | None) -> datetime | None:
+    """A Prefect time as an aware datetime (a naive one is UTC)."""
+    if moment is None:
         return None
-    try:
-        return UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -163,9 +144,8 @@ def record_from_flow_run(
     ui_url: str | None = None,
 ) -> RunRecord:
     """A `RunRecord` from a Prefect `FlowRun` and what its deployment says."""
-    labels = {str(k): str(v) for k, v in (run.labels or {}).items()}
-    tags = [*(run.tags or []), *deployment_tags]
-    domain = next((t.split(":", 1)[1] for t in tags if t.startswith("domain:")), None)
+    event = read_run_event(run.labels)
+    domain = tag_value([*(run.tags or []), *deployment_tags], DOMAIN_TAG)
     state = run.state
     ui = (ui_url or ui_url_of(server)).rstrip("/")
     return RunRecord(
@@ -178,14 +158,14 @@ def record_from_flow_run(
         state=state.type.value if state is not None else "SCHEDULED",
         state_name=state.name if state is not None else None,
         message=state.message if state is not None else None,
-        created=_time(run.created),
-        start=_time(run.start_time),
-        end=_time(run.end_time),
-        event_id=_uuid(labels.get(EVENT_ID)),
-        event_type=labels.get(EVENT_TYPE),
-        event_source=labels.get(EVENT_SOURCE),
-        event_time=_time(labels.get(EVENT_TIME)),
-        causation_id=_uuid(labels.get(CAUSATION_ID)),
+        created=_aware(run.created),
+        start=_aware(run.start_time),
+        end=_aware(run.end_time),
+        event_id=event.event_id,
+        event_type=event.event_type,
+        event_source=event.event_source,
+        event_time=event.event_time,
+        causation_id=event.causation_id,
     )
 
 
@@ -595,21 +575,12 @@ class RunReader:
 
     def read_server(self, server: str, correlation_id: UUID | str) -> list[RunRecord]:
         """The chain's runs on one server."""
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-        from prefect.client.schemas.sorting import FlowRunSort
-
-        from prefect_federation.chain import correlation_tag
+        from prefect_federation.chain import chain_runs
 
         client = self.clients[server]
-        flow_filter = FlowRunFilter(tags=FlowRunFilterTags(all_=[correlation_tag(correlation_id)]))
         runs: list[FlowRun] = []
         while True:
-            page = client.read_flow_runs(
-                flow_run_filter=flow_filter,
-                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-                limit=self.PAGE,
-                offset=len(runs),
-            )
+            page = chain_runs(client, correlation_id, limit=self.PAGE, offset=len(runs))
             runs.extend(page)
             if len(page) < self.PAGE:
                 break
