@@ -36,6 +36,7 @@ from uuid import UUID
 import yaml
 
 from prefect_federation.events import EventEnvelope
+from prefect_federation.labels import EVENT_ID_TAG, tag_value
 from prefect_federation.stack import ManagedProcess, Stack, free_port, quiet_env
 
 __all__ = [
@@ -270,8 +271,7 @@ class ChaosDomains:
                     if run.id in seen:
                         continue
                     seen.add(run.id)
-                    event_ids = [t.split(":", 1)[1] for t in run.tags if t.startswith("event-id:")]
-                    event_id = event_ids[0] if event_ids else "(no event-id tag)"
+                    event_id = tag_value(run.tags, EVENT_ID_TAG) or "(no event-id tag)"
                     deployment = names.get(run.deployment_id, str(run.deployment_id))
                     counts[(event_id, deployment)] += 1
                 if len(page) < 200:

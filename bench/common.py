@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
+from prefect_federation.labels import FEDERATION_TAG, domain_tag, event_id_tag
 from prefect_federation.stack import ManagedProcess, Stack, quiet_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -508,7 +509,7 @@ class LocalFederation:
             flow.from_source(source=str(ROOT), entrypoint=ENTRYPOINT).deploy(  # type: ignore[attr-defined]
                 name=DOWNSTREAM,
                 work_pool_name=POOL,
-                tags=[f"domain:{DOWNSTREAM}"],
+                tags=[domain_tag(DOWNSTREAM)],
                 print_next_steps=False,
                 ignore_warnings=True,
             )
@@ -567,10 +568,10 @@ def federation_filter() -> Any:
     """Flow runs the listener created (tag `federation`)."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-    return FlowRunFilter(tags=FlowRunFilterTags(all_=["federation"]))
+    return FlowRunFilter(tags=FlowRunFilterTags(all_=[FEDERATION_TAG]))
 
 
 def event_filter(event_id: str) -> Any:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-    return FlowRunFilter(tags=FlowRunFilterTags(all_=[f"event-id:{event_id}"]))
+    return FlowRunFilter(tags=FlowRunFilterTags(all_=[event_id_tag(event_id)]))

@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from prefect_federation.labels import EVENT_ID_TAG, tag_value
 from prefect_federation.stack import ManagedProcess, Stack
 
 from .common import (
@@ -121,7 +122,7 @@ def one_configuration(
         queue_left = sum(fed.depth(fed.queue_url))
         dlq = sum(fed.depth(fed.dlq_url))
     created = sorted(r.created.timestamp() for r in runs)
-    events = {t for r in runs for t in r.tags if t.startswith("event-id:")}
+    events = {e for r in runs if (e := tag_value(r.tags, EVENT_ID_TAG)) is not None}
     span = created[-1] - created[0] if len(created) > 1 else 0.0
     return {
         "database": database,

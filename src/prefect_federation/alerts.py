@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from prefect_federation.errors import ConfigError
 from prefect_federation.heartbeat import HEARTBEAT_EVENT, listener_resource_id
+from prefect_federation.labels import domain_tag
 
 if TYPE_CHECKING:
     from prefect.automations import Automation
@@ -140,7 +141,7 @@ def listener_silence_automation(
             "`prefect-federation alerts`: edits here are overwritten on its next run."
         ),
         enabled=True,
-        tags=["prefect-federation", f"domain:{domain}"],
+        tags=["prefect-federation", domain_tag(domain)],
         trigger=EventTrigger(
             expect={HEARTBEAT_EVENT},
             match={"prefect.resource.id": listener_resource_id(domain)},

@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from prefect_federation.labels import correlation_tag
+
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
     from prefect.client.schemas.objects import FlowRun
 
-__all__ = ["chain_runs", "correlation_tag"]
+__all__ = ["chain_runs"]
 
 
-def correlation_tag(correlation_id: UUID | str) -> str:
-    """The tag every run of a chain carries (see `listener.pipeline.run_tags`)."""
-    return f"correlation-id:{correlation_id}"
-
-
-def chain_runs(client: SyncPrefectClient, correlation_id: UUID | str) -> list[FlowRun]:
-    """Every flow run the chain started on this Prefect server, oldest first."""
+def chain_runs(
+    client: SyncPrefectClient, correlation_id: UUID | str, *, limit: int = 200, offset: int = 0
+) -> list[FlowRun]:
+    """The flow runs the chain started on this Prefect server, oldest first: `limit` of them
+    from `offset` (one page; `trace.RunReader` reads them all)."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.client.schemas.sorting import FlowRunSort
 
@@ -27,5 +27,6 @@ def chain_runs(client: SyncPrefectClient, correlation_id: UUID | str) -> list[Fl
             tags=FlowRunFilterTags(all_=[correlation_tag(correlation_id)])
         ),
         sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-        limit=200,
+        limit=limit,
+        offset=offset,
     )

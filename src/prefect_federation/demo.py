@@ -21,6 +21,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.table import Table
 
+from prefect_federation.labels import DOMAIN_TAG, EVENT_TYPE_TAG, read_run_event, tag_value
 from prefect_federation.stack import Stack, quiet_env
 
 __all__ = ["DEMO_CHAIN", "run_demo"]
@@ -355,11 +356,11 @@ class Demo:
 
     def report_created(self, run: Any, deployment: str) -> None:
         domain = DEMO_CHAIN.get(deployment, "?")
-        event = next((t for t in run.tags if t.startswith("event-type:")), "event-type:?")
+        event = tag_value(run.tags, EVENT_TYPE_TAG) or "?"
         self.timings.setdefault("first_run_created_s", time.monotonic() - self.started)
         self.say(
             f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] of {deployment} created "
-            f"by {event.split(':', 1)[1]}  {self.run_url(run)}"
+            f"by {event}  {self.run_url(run)}"
         )
 
     def report_state(self, run: Any, deployment: str, state: str) -> None:
@@ -391,10 +392,10 @@ class Demo:
         for run in runs:
             state = run.state.type.value.lower() if run.state else "?"
             duration = f"{run.total_run_time.total_seconds():.1f}s"
-            domain = next((t.split(":", 1)[1] for t in run.tags if t.startswith("domain:")), "?")
-            event_time = (run.labels or {}).get("federation.event.time")
+            domain = tag_value(run.tags, DOMAIN_TAG) or "?"
+            event_time = read_run_event(run.labels).event_time
             latency = (
-                f"{(run.created - datetime.fromisoformat(str(event_time))).total_seconds():.2f}s"
+                f"{(run.created - event_time).total_seconds():.2f}s"
                 if event_time and run.created
                 else "?"
             )

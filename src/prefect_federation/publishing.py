@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from prefect_federation.events import EventEnvelope, domain_of
+from prefect_federation.labels import read_chain
 from prefect_federation.publisher import Publisher
 
 __all__ = [
@@ -84,15 +85,12 @@ def chain_context() -> dict[str, Any]:
     if context is None or context.flow_run is None:
         return {}
     flow_run = context.flow_run
-    labels = {str(k): str(v) for k, v in (getattr(flow_run, "labels", None) or {}).items()}
-    tags = {t.split(":", 1)[0]: t.split(":", 1)[1] for t in flow_run.tags or [] if ":" in t}
     result: dict[str, Any] = {"flowrunid": flow_run.id}
-    correlation = labels.get("federation.correlation.id") or tags.get("correlation-id")
-    causation = labels.get("federation.event.id") or tags.get("event-id")
-    if correlation:
-        result["correlationid"] = UUID(correlation)
-    if causation:
-        result["causationid"] = UUID(causation)
+    link = read_chain(getattr(flow_run, "labels", None), flow_run.tags or [])
+    if link.correlation_id is not None:
+        result["correlationid"] = link.correlation_id
+    if link.event_id is not None:  # the event that started this run caused the one it publishes
+        result["causationid"] = link.event_id
     from prefect_federation.listener.launcher import flow_run_ui_url
 
     url = flow_run_ui_url(flow_run.id)

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_federation.dlq import DomainQueues, _release, locate_queues
 from prefect_federation.heartbeat import HEARTBEAT_EVENT, listener_resource_id
+from prefect_federation.labels import FEDERATION_TAG
 from prefect_federation.queue import _aws_call
 
 if TYPE_CHECKING:
@@ -505,7 +506,7 @@ def count_recent_runs(
     count = client.count_flow_runs(
         flow_run_filter=FlowRunFilter(
             deployment_id=FlowRunFilterDeploymentId(any_=ids),
-            tags=FlowRunFilterTags(all_=["federation"]),
+            tags=FlowRunFilterTags(all_=[FEDERATION_TAG]),
             expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
         )
     )

@@ -17,6 +17,7 @@ from uuid import UUID
 import pytest
 
 from prefect_federation.demo import DEMO_CHAIN
+from prefect_federation.labels import correlation_tag
 from prefect_federation.stack import Stack, quiet_env
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +90,7 @@ def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parame
         assert isinstance(notify["high_risk"], int)
         # every run after the first carries the chain: same correlation id, its own cause
         for run in runs:
-            assert f"correlation-id:{event_id.group(1)}" in run.tags
+            assert correlation_tag(event_id.group(1)) in run.tags
 
     report = (data / "reports" / today / "north.md").read_text()
     assert f"# Risk report north {today}" in report

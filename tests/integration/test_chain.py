@@ -30,6 +30,7 @@ from prefect_federation.declarations import DomainDeclaration
 from prefect_federation.errors import ConfigError
 from prefect_federation.events import EventEnvelope
 from prefect_federation.heartbeat import HEARTBEAT_EVENT, listener_resource_id
+from prefect_federation.labels import domain_tag
 from prefect_federation.listener import PrefectLauncher, plan_runs
 from prefect_federation.testing import make_event
 from prefect_federation.trace import RunChange, trace_chain, wait_for_chain
@@ -71,7 +72,7 @@ def create_deployment(
         name=name,
         parameter_openapi_schema=parameter_schema(fn).model_dump_for_openapi(),
         entrypoint="flows/none.py:none",
-        tags=[f"domain:{domain}"] if domain else [],
+        tags=[domain_tag(domain)] if domain else [],
     )
     return f"{flow}/{name}"
 

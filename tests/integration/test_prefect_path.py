@@ -17,6 +17,7 @@ from prefect_federation.errors import (
     PrefectApiUnavailable,
     PublishError,
 )
+from prefect_federation.labels import correlation_tag, event_id_tag, read_run_event
 from prefect_federation.listener import Listener, PrefectLauncher, plan_runs
 from prefect_federation.listener.pipeline import run_name
 from prefect_federation.provision import provision
@@ -73,9 +74,9 @@ def test_a_run_is_created_with_exactly_the_rendered_parameters(
 
     run = launcher.client.read_flow_run(started.flow_run_id)
     assert run.parameters == {"snapshot_date": "2026-11-01", "rows": 7}
-    assert f"event-id:{request.envelope.id}" in run.tags
-    assert f"correlation-id:{request.envelope.correlationid}" in run.tags
-    assert run.labels["federation.event.type"] == "customer-master.completed"
+    assert event_id_tag(request.envelope.id) in run.tags
+    assert correlation_tag(request.envelope.correlationid) in run.tags
+    assert read_run_event(run.labels).event_type == "customer-master.completed"
     assert run.name == run_name(request.envelope)
     assert run.idempotency_key == request.idempotency_key
 

@@ -28,6 +28,7 @@ from prefect_federation.chain import chain_runs
 from prefect_federation.cli_replay import replay as replay_command
 from prefect_federation.declarations import Federation
 from prefect_federation.events import EventEnvelope
+from prefect_federation.labels import EVENT_ID_TAG, tag_value
 from prefect_federation.listener import Listener, PrefectLauncher
 from prefect_federation.listener.consumer import MessageResult
 from prefect_federation.provision import ProvisionReport
@@ -176,8 +177,7 @@ def runs_by_event(launcher: PrefectLauncher, chain: UUID, deployment: str) -> di
     for run in chain_runs(launcher.client, chain):
         if run.deployment_id != deployment_id:
             continue
-        [event_tag] = [t for t in run.tags if t.startswith("event-id:")]
-        event_id = UUID(event_tag.removeprefix("event-id:"))
+        event_id = UUID(str(tag_value(run.tags, EVENT_ID_TAG)))
         assert event_id not in runs, f"a second run for event {event_id}"
         runs[event_id] = run.id
     return runs

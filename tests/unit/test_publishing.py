@@ -16,6 +16,13 @@ from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 from pydantic import BaseModel
 
 from prefect_federation import publishing
+from prefect_federation.labels import (
+    CORRELATION_ID,
+    EVENT_ID,
+    FEDERATION_TAG,
+    correlation_tag,
+    event_id_tag,
+)
 from prefect_federation.publisher import InMemoryPublisher
 from prefect_federation.publishing import (
     build_event,
@@ -45,10 +52,10 @@ def in_a_flow_run(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     flow_run = SimpleNamespace(
         id=uuid4(),
         labels={
-            "federation.correlation.id": "7d1f2c9a-3b4e-4f6a-8c2d-1e0f9a8b7c6d",
-            "federation.event.id": "0b6f4a3e-6c1d-4c55-9a53-2f3b9d0e7a11",
+            CORRELATION_ID: "7d1f2c9a-3b4e-4f6a-8c2d-1e0f9a8b7c6d",
+            EVENT_ID: "0b6f4a3e-6c1d-4c55-9a53-2f3b9d0e7a11",
         },
-        tags=["federation"],
+        tags=[FEDERATION_TAG],
     )
     context = SimpleNamespace(flow_run=flow_run)
     monkeypatch.setattr(FlowRunContext, "get", classmethod(lambda cls: context))
@@ -208,7 +215,7 @@ def test_the_chain_is_read_from_tags_when_the_run_has_no_labels(
 ) -> None:
     chain, cause = uuid4(), uuid4()
     in_a_flow_run.labels = {}
-    in_a_flow_run.tags = ["federation", f"correlation-id:{chain}", f"event-id:{cause}"]
+    in_a_flow_run.tags = [FEDERATION_TAG, correlation_tag(chain), event_id_tag(cause)]
 
     envelope = build_event("scoring.completed")
 

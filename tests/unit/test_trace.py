@@ -11,6 +11,8 @@ from uuid import UUID, uuid4
 import pytest
 from rich.console import Console
 
+from prefect_federation.labels import FEDERATION_TAG, domain_tag, run_labels
+from prefect_federation.testing import make_event
 from prefect_federation.trace import (
     ChainWatch,
     RunRecord,
@@ -361,15 +363,9 @@ def flow_run(**fields: Any) -> Any:
 def test_a_record_takes_the_domain_from_the_domain_tag_before_the_work_pool() -> None:
     event, cause = uuid4(), uuid4()
     tagged = flow_run(
-        tags=["federation", "domain:scoring"],
+        tags=[FEDERATION_TAG, domain_tag("scoring")],
         work_pool_name="pool-x",
-        labels={
-            "federation.event.id": str(event),
-            "federation.event.type": "ingestion.completed",
-            "federation.event.source": "ingestion",
-            "federation.event.time": "2026-11-24T12:00:00+00:00",
-            "federation.causation.id": str(cause),
-        },
+        labels=run_labels(make_event("ingestion.completed", id=event, time=T0, causationid=cause)),
     )
 
     record = record_from_flow_run(tagged, SERVER_B, deployment="score/scoring")
@@ -383,12 +379,12 @@ def test_a_record_takes_the_domain_from_the_domain_tag_before_the_work_pool() ->
 
 
 def test_a_record_without_a_domain_tag_takes_the_deployments_work_pool() -> None:
-    plain = flow_run(tags=["federation"], work_pool_name="run-pool")
+    plain = flow_run(tags=[FEDERATION_TAG], work_pool_name="run-pool")
 
     assert record_from_flow_run(plain, SERVER_A).domain == "run-pool"
     assert record_from_flow_run(plain, SERVER_A, work_pool="deploy-pool").domain == "deploy-pool"
     assert (
-        record_from_flow_run(plain, SERVER_A, deployment_tags=["domain:ingestion"]).domain
+        record_from_flow_run(plain, SERVER_A, deployment_tags=[domain_tag("ingestion")]).domain
         == "ingestion"
     )
     assert record_from_flow_run(plain, SERVER_A).event_id is None

@@ -15,6 +15,7 @@ from prefect_federation.errors import (
     ParameterSchemaError,
     PrefectApiUnavailable,
 )
+from prefect_federation.labels import CORRELATION_ID, EVENT_SOURCE, EVENT_TYPE
 from prefect_federation.listener.pipeline import RunRequest
 
 if TYPE_CHECKING:
@@ -317,9 +318,9 @@ def _record_received_event(request: RunRequest, run: StartedRun) -> None:
         resource={
             "prefect.resource.id": f"prefect-federation.event.{envelope.id}",
             "prefect.resource.name": envelope.type,
-            "federation.event.type": envelope.type,
-            "federation.event.source": envelope.source,
-            "federation.correlation.id": str(envelope.correlationid),
+            EVENT_TYPE: envelope.type,
+            EVENT_SOURCE: envelope.source,
+            CORRELATION_ID: str(envelope.correlationid),
         },
         related=[
             {

@@ -21,6 +21,7 @@ from prefect_federation.errors import (
     UnsubscribedEventError,
 )
 from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
+from prefect_federation.labels import run_labels, run_tags
 from prefect_federation.templates import render_value
 
 __all__ = [
@@ -287,32 +288,6 @@ def run_name(envelope: EventEnvelope) -> str:
     """The run's name: the event, and the chain it belongs to, readable in the UI's runs list
     without a click (tags hide behind "+N" there)."""
     return f"{envelope.type}-{str(envelope.id)[:8]} (chain {str(envelope.correlationid)[:8]})"
-
-
-def run_tags(envelope: EventEnvelope) -> list[str]:
-    """Tags that make the run findable in the Prefect UI by chain and event (chain first: it is
-    what a person looks for, and the UI shows the first tags)."""
-    return [
-        f"correlation-id:{envelope.correlationid}",
-        f"event-type:{envelope.type}",
-        f"event-id:{envelope.id}",
-        f"source:{envelope.source}",
-        "federation",
-    ]
-
-
-def run_labels(envelope: EventEnvelope) -> dict[str, str]:
-    """Key-value labels carrying the triggering event (read back by `publishing`)."""
-    labels = {
-        "federation.event.id": str(envelope.id),
-        "federation.event.type": envelope.type,
-        "federation.event.source": envelope.source,
-        "federation.correlation.id": str(envelope.correlationid),
-        "federation.event.time": envelope.time.isoformat(),
-    }
-    if envelope.causationid is not None:
-        labels["federation.causation.id"] = str(envelope.causationid)
-    return labels
 
 
 def plan_runs(
