@@ -7,7 +7,6 @@ listener, publishes the first event and shows the chain's runs as they happen.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -167,7 +166,9 @@ class Demo:
         return AwsCredentials.load(name)
 
     def provision(self, aws_env: dict[str, str]) -> None:
-        """AWS resources once; blocks (credentials, topics, queues) on each domain's server."""
+        """AWS resources once; blocks (credentials, topics, queues) and work pools on each
+        domain's server."""
+        from prefect.client.orchestration import SyncPrefectClient
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from prefect_federation.aws import aws_client
@@ -175,6 +176,7 @@ class Demo:
         from prefect_federation.declarations import load_federation
         from prefect_federation.provision import provision, save_blocks
         from prefect_federation.settings import FederationSettings
+        from prefect_federation.work_pools import ensure_work_pools
 
         settings = FederationSettings(declarations=self.project / "deployments")
         federation = load_federation(settings.declarations)
@@ -198,24 +200,19 @@ class Demo:
                         "updated): topics, queues, DLQs, filtered subscriptions, event archive"
                     )
                 save_blocks(report, credentials, self.domains_on(api_url))
+            with SyncPrefectClient(api_url) as client:
+                ensure_work_pools(client, [federation.domain(d) for d in self.domains_on(api_url)])
         self.say(
-            f"saved blocks: AwsCredentials {CREDENTIALS_BLOCK!r}, and an SnsTopic/SqsQueue per "
-            f"domain on {'its own server' if self.federated else 'the server'}"
+            f"saved blocks: AwsCredentials {CREDENTIALS_BLOCK!r}, and an SnsTopic/SqsQueue and a "
+            f"work pool per domain on {'its own server' if self.federated else 'the server'}"
         )
 
     def deploy(self) -> None:
-        """`prefect deploy` each server's domains there, each domain to its own work pool."""
-        from prefect.client.orchestration import SyncPrefectClient
-        from prefect.client.schemas.actions import WorkPoolCreate
-        from prefect.exceptions import ObjectAlreadyExists
-
+        """`prefect deploy` each server's domains there, each domain to its own work pool
+        (created by `provision`)."""
         prefect = str(Path(sys.executable).with_name("prefect"))
         for server, api_url in self.servers.items():
             domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
-            with SyncPrefectClient(api_url) as client:
-                for domain in domains:
-                    with contextlib.suppress(ObjectAlreadyExists):
-                        client.create_work_pool(WorkPoolCreate(name=domain, type="process"))
             args = [prefect, "--no-prompt", "deploy"]
             for domain in domains:
                 args += ["--name", f"*/{domain}"]
