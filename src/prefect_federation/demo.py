@@ -49,6 +49,15 @@ FEDERATED_SERVERS = {
 """With `--federated`: which domains live on which Prefect server."""
 
 
+def describe_provisioning(report: Any) -> str:
+    """The demo's line for what `provision` did (the README's sample shows it)."""
+    changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
+    return (
+        f"provisioned {len(report.actions)} AWS resources ({changed} created or updated): "
+        "topics, queues, DLQs, filtered subscriptions, event archive"
+    )
+
+
 class Demo:
     def __init__(
         self,
@@ -194,11 +203,7 @@ class Demo:
                         settings,
                         s3=aws_client(credentials, "s3"),
                     )
-                    changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
-                    self.say(
-                        f"provisioned {len(report.actions)} AWS resources ({changed} created or "
-                        "updated): topics, queues, DLQs, filtered subscriptions, event archive"
-                    )
+                    self.say(describe_provisioning(report))
                 save_blocks(report, credentials, self.domains_on(api_url))
             with SyncPrefectClient(api_url) as client:
                 ensure_work_pools(client, [federation.domain(d) for d in self.domains_on(api_url)])
