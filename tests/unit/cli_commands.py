@@ -12,6 +12,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,11 +86,21 @@ def _ours(line: CommandLine) -> list[str]:
     return [f"`{line}`: `{where}` has no option {o}" for o in line.options if o not in known]
 
 
-def _by_subprocess(line: CommandLine) -> list[str]:
+def prefetch(lines: Iterable[CommandLine]) -> None:
+    """Run the subprocess `--help`s of `lines` side by side (each takes seconds: imports)."""
+    commands = {_help_command(line) for line in lines if line.program != ("prefect-federation",)}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(_help, commands))
+
+
+def _help_command(line: CommandLine) -> tuple[str, ...]:
     if line.program[0].startswith("python"):  # argparse: one --help shows every option
-        code, output = _help((sys.executable, line.program[1]))
-    else:
-        code, output = _help((str(BIN / line.program[0]), *line.words))
+        return (sys.executable, line.program[1])
+    return (str(BIN / line.program[0]), *line.words)
+
+
+def _by_subprocess(line: CommandLine) -> list[str]:
+    code, output = _help(_help_command(line))
     if code != 0:
         return [f"`{line}`: `--help` exited {code}: {output[-500:]}"]
     named = set(re.findall(r"(?<![\w-])--?[a-zA-Z][\w-]*", output))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .cli_commands import COMMAND, ROOT, CommandLine, problems_of
+from .cli_commands import COMMAND, ROOT, CommandLine, prefetch, problems_of
 
 SOURCES = [ROOT / "src" / "prefect_federation", ROOT / "blocks", ROOT / "flows"]
 
@@ -68,6 +68,11 @@ def test_the_collector_finds_the_suggestions_in_error_texts() -> None:
     assert "prefect-federation listen --domain X" in SUGGESTED  # status.py, an f-string
     assert "prefect block ls" in SUGGESTED  # Prefect's own commands too
     assert len(SUGGESTED) >= 5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helps_side_by_side() -> None:
+    prefetch(CommandLine.parse(command) for command in SUGGESTED)
 
 
 @pytest.mark.parametrize("command", sorted(SUGGESTED))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .cli_commands import COMMAND, ROOT, CommandLine, problems_of
+from .cli_commands import COMMAND, ROOT, CommandLine, prefetch, problems_of
 
 README = ROOT / "README.md"
 MARKER = re.compile(r"^<!-- output: ([\w-]+) -->$")
@@ -86,6 +86,12 @@ def test_a_sample_output_is_compared_with_the_code_or_marked_abridged(sample: Sa
 SAMPLE_COMMANDS = sorted({c for s in SAMPLES for c in s.commands if COMMAND.fullmatch(c)})
 
 
+@pytest.fixture(scope="module")
+def _helps_side_by_side() -> None:
+    prefetch(CommandLine.parse(command) for command in SAMPLE_COMMANDS)
+
+
+@pytest.mark.usefixtures("_helps_side_by_side")
 @pytest.mark.parametrize("command", SAMPLE_COMMANDS)
 def test_a_command_a_sample_shows_exists_with_its_options(command: str) -> None:
     assert problems_of(CommandLine.parse(command)) == []
