@@ -18,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prefect_federation.stack import Stack, quiet_env
@@ -133,7 +134,8 @@ class Demo:
             home = self.home / ("prefect" if name == "main" else f"prefect-{name}")
             _, self.servers[name] = self.stack.start_prefect_server(home, name=f"prefect-{name}")
             domains = ", ".join(FEDERATED_SERVERS.get(name, ["every domain"]))
-            self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  [{domains}]")
+            where = escape(f"[{domains}]")  # rich would take `[every domain]` for markup
+            self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  {where}")
         self.timings["infrastructure_ready_s"] = time.monotonic() - self.started
 
     def child_env(self, api_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:

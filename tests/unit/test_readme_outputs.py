@@ -150,3 +150,30 @@ def test_the_demo_sample_shows_the_resources_provision_makes(
 
     shown = [re.sub(r"^\s*[\d.]+s ", "", line) for line in demo.text.splitlines()]
     assert describe_provisioning(report) in shown
+
+
+def test_the_demo_sample_names_the_domains_of_its_prefect_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its `Prefect API (main): ... [every domain]` line, as the demo prints it."""
+    from rich.console import Console
+
+    from prefect_federation.demo import Demo
+
+    [demo_sample] = [s for s in SAMPLES if s.commands == ["prefect-federation demo"]]
+    [shown] = [
+        re.sub(r"^\s*[\d.]+s ", "", line)
+        for line in demo_sample.text.splitlines()
+        if "Prefect API (main)" in line
+    ]
+    api = re.search(r"http://\S+/api", shown)
+    assert api
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    console = Console(record=True, width=300)
+    demo = Demo(ROOT, tmp_path, console, "north")
+    monkeypatch.setattr(demo.stack, "start_prefect_server", lambda home, name: (None, api.group(0)))
+
+    demo.start_prefect()
+
+    printed = [re.sub(r"^\s*[\d.]+s ", "", line) for line in console.export_text().splitlines()]
+    assert shown in printed
