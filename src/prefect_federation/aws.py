@@ -30,8 +30,11 @@ def load_aws_credentials(block_name: str | None = None) -> AwsCredentials:
         return cast("AwsCredentials", AwsCredentials.load(block_name))
     except ValueError as exc:
         raise ConfigError(
-            f"AwsCredentials block {block_name!r} cannot be loaded: {exc}. Create it with "
-            "`prefect-federation provision --save-credentials` or in the Prefect UI."
+            f"AwsCredentials block {block_name!r} cannot be loaded: {exc}. Save it from a "
+            "checkout of prefect-federation with `python blocks/save_blocks.py local --endpoint "
+            "URL` (moto server, LocalStack) or `python blocks/save_blocks.py aws --profile NAME`, "
+            "or in the Prefect UI (`prefect block create aws-credentials`); or name no block to "
+            "use the AWS environment (AWS_ENDPOINT_URL, AWS_PROFILE, ...)."
         ) from exc
 
 

@@ -229,6 +229,14 @@ def provision(
         bool,
         typer.Option(help="Save an SnsTopic and SqsQueue block per domain on the Prefect server."),
     ] = True,
+    work_pools: Annotated[
+        bool | None,
+        typer.Option(
+            help="Create each subscribing domain's work pool on its Prefect server (named after "
+            "the domain, type `process`, unless its declaration's `work_pool` says otherwise). "
+            "Default: when blocks are saved (--no-save-blocks: AWS only, no Prefect server)."
+        ),
+    ] = None,
     archive: Annotated[
         bool,
         typer.Option(
@@ -244,8 +252,8 @@ def provision(
         ),
     ] = None,
 ) -> None:
-    """Create or update topics, queues, DLQs, subscriptions, policies and the event archive
-    (idempotent)."""
+    """Create or update topics, queues, DLQs, subscriptions, policies and the event archive;
+    then each domain's work pool and blocks on its Prefect server (idempotent)."""
     from prefect_federation.aws import aws_client, load_aws_credentials
     from prefect_federation.declarations import load_federation
     from prefect_federation.provision import provision as do_provision
@@ -264,11 +272,24 @@ def provision(
         )
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
+    pool_error: Exception | None = None
+    if save_blocks if work_pools is None else work_pools:
+        try:
+            report.actions += _ensure_work_pools_per_server(federation)
+        except Exception as exc:
+            pool_error = exc
     table = Table("action", "kind", "resource")
     for action, kind, name in report.actions:
         style = {"created": "green", "updated": "yellow", "removed": "red"}.get(action, "dim")
         table.add_row(f"[{style}]{action}[/{style}]", kind, name)
     console.print(table)
+    if isinstance(pool_error, FederationError):
+        raise _fail(str(pool_error)) from pool_error
+    if pool_error is not None:
+        raise _fail(
+            f"AWS resources are provisioned, but creating work pools on the Prefect server "
+            f"failed: {pool_error} (use --no-work-pools to skip)"
+        ) from pool_error
     if save_blocks:
         try:
             saved = _save_blocks_per_server(federation, report, credentials, settings)
@@ -281,6 +302,22 @@ def provision(
             ) from exc
         console.print(f"saved blocks: {', '.join(saved)}")
     console.print("no changes" if not report.changed else "done")
+
+
+def _ensure_work_pools_per_server(federation: Any) -> list[tuple[str, str, str]]:
+    """Each domain's work pool goes to its own Prefect server (`prefect_api_url`), or the
+    current one."""
+    from prefect.client.orchestration import SyncPrefectClient, get_client
+
+    from prefect_federation.work_pools import ensure_work_pools
+
+    rows: list[tuple[str, str, str]] = []
+    for api_url, domains in federation.by_prefect_server().items():
+        client = SyncPrefectClient(api_url) if api_url else get_client(sync_client=True)
+        with client:
+            found = ensure_work_pools(client, [federation.domain(d) for d in domains])
+        rows += [(a, k, f"{n} @ {api_url}" if api_url else n) for a, k, n in found]
+    return rows
 
 
 def _save_blocks_per_server(

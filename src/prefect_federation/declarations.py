@@ -37,6 +37,7 @@ __all__ = [
     "Federation",
     "Publication",
     "Subscription",
+    "WorkPool",
     "load_declaration",
     "load_federation",
 ]
@@ -103,6 +104,21 @@ class Subscription(_Strict):
         return self.source or domain_of(self.event)
 
 
+class WorkPool(_Strict):
+    """The Prefect work pool a domain's deployments run in (`provision` creates it)."""
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[^/%&><\s]+$",
+        description="The pool's name (default: the domain's name, as in prefect.yaml).",
+    )
+    type: str = Field(
+        default="process",
+        pattern=r"^[a-z0-9][a-z0-9:_-]*$",
+        description="The pool's type: `process` (default), `docker`, `kubernetes`, `ecs`, ...",
+    )
+
+
 class DomainDeclaration(_Strict):
     """A domain: its name, what it publishes, what it subscribes to."""
 
@@ -113,6 +129,11 @@ class DomainDeclaration(_Strict):
         description="The domain's own Prefect API (`${VAR}` expanded); default: PREFECT_API_URL.",
     )
     fifo: bool = Field(default=False, description="Use FIFO topic/queue (ordered per group).")
+    work_pool: WorkPool | None = Field(
+        default=None,
+        description="The domain's work pool; default: a `process` pool named after the domain, "
+        "for a domain that subscribes (its runs need one).",
+    )
     publishes: list[Publication] = Field(default_factory=list)
     subscribes: list[Subscription] = Field(default_factory=list)
 
@@ -151,6 +172,13 @@ class DomainDeclaration(_Strict):
                 "environment variable that is not set"
             )
         return url.rstrip("/")
+
+    def pool(self) -> WorkPool | None:
+        """The work pool this domain needs, its name filled in; None when it runs nothing."""
+        if self.work_pool is None and not self.subscribes:
+            return None
+        declared = self.work_pool or WorkPool()
+        return WorkPool(name=declared.name or self.domain, type=declared.type)
 
     def subscriptions_for(self, event_type: str) -> list[Subscription]:
         """The subscriptions of this domain to `event_type`."""

@@ -7,7 +7,6 @@ listener, publishes the first event and shows the chain's runs as they happen.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from prefect_federation.labels import DOMAIN_TAG, EVENT_TYPE_TAG, read_run_event, tag_value
@@ -49,6 +49,15 @@ FEDERATED_SERVERS = {
     "downstream": ["scoring", "reporting", "notifications"],
 }
 """With `--federated`: which domains live on which Prefect server."""
+
+
+def describe_provisioning(report: Any) -> str:
+    """The demo's line for what `provision` did (the README's sample shows it)."""
+    changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
+    return (
+        f"provisioned {len(report.actions)} AWS resources ({changed} created or updated): "
+        "topics, queues, DLQs, filtered subscriptions, event archive"
+    )
 
 
 class Demo:
@@ -126,7 +135,8 @@ class Demo:
             home = self.home / ("prefect" if name == "main" else f"prefect-{name}")
             _, self.servers[name] = self.stack.start_prefect_server(home, name=f"prefect-{name}")
             domains = ", ".join(FEDERATED_SERVERS.get(name, ["every domain"]))
-            self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  [{domains}]")
+            where = escape(f"[{domains}]")  # rich would take `[every domain]` for markup
+            self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  {where}")
         self.timings["infrastructure_ready_s"] = time.monotonic() - self.started
 
     def child_env(self, api_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -168,7 +178,9 @@ class Demo:
         return AwsCredentials.load(name)
 
     def provision(self, aws_env: dict[str, str]) -> None:
-        """AWS resources once; blocks (credentials, topics, queues) on each domain's server."""
+        """AWS resources once; blocks (credentials, topics, queues) and work pools on each
+        domain's server."""
+        from prefect.client.orchestration import SyncPrefectClient
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from prefect_federation.aws import aws_client
@@ -176,6 +188,7 @@ class Demo:
         from prefect_federation.declarations import load_federation
         from prefect_federation.provision import provision, save_blocks
         from prefect_federation.settings import FederationSettings
+        from prefect_federation.work_pools import ensure_work_pools
 
         settings = FederationSettings(declarations=self.project / "deployments")
         federation = load_federation(settings.declarations)
@@ -193,30 +206,21 @@ class Demo:
                         settings,
                         s3=aws_client(credentials, "s3"),
                     )
-                    changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
-                    self.say(
-                        f"provisioned {len(report.actions)} AWS resources ({changed} created or "
-                        "updated): topics, queues, DLQs, filtered subscriptions, event archive"
-                    )
+                    self.say(describe_provisioning(report))
                 save_blocks(report, credentials, self.domains_on(api_url))
+            with SyncPrefectClient(api_url) as client:
+                ensure_work_pools(client, [federation.domain(d) for d in self.domains_on(api_url)])
         self.say(
-            f"saved blocks: AwsCredentials {CREDENTIALS_BLOCK!r}, and an SnsTopic/SqsQueue per "
-            f"domain on {'its own server' if self.federated else 'the server'}"
+            f"saved blocks: AwsCredentials {CREDENTIALS_BLOCK!r}, and an SnsTopic/SqsQueue and a "
+            f"work pool per domain on {'its own server' if self.federated else 'the server'}"
         )
 
     def deploy(self) -> None:
-        """`prefect deploy` each server's domains there, each domain to its own work pool."""
-        from prefect.client.orchestration import SyncPrefectClient
-        from prefect.client.schemas.actions import WorkPoolCreate
-        from prefect.exceptions import ObjectAlreadyExists
-
+        """`prefect deploy` each server's domains there, each domain to its own work pool
+        (created by `provision`)."""
         prefect = str(Path(sys.executable).with_name("prefect"))
         for server, api_url in self.servers.items():
             domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
-            with SyncPrefectClient(api_url) as client:
-                for domain in domains:
-                    with contextlib.suppress(ObjectAlreadyExists):
-                        client.create_work_pool(WorkPoolCreate(name=domain, type="process"))
             args = [prefect, "--no-prompt", "deploy"]
             for domain in domains:
                 args += ["--name", f"*/{domain}"]
