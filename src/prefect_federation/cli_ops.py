@@ -95,9 +95,9 @@ def _settings(
 
 
 def _clients(settings: FederationSettings, *services: str) -> list[Any]:
-    from prefect_federation.aws import aws_client, load_aws_credentials
+    from prefect_federation.aws import aws_client, credentials_or_environment
 
-    credentials = load_aws_credentials(settings.aws_credentials_block)
+    credentials = credentials_or_environment(settings.aws_credentials_block)
     return [aws_client(credentials, service) for service in services]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prefect_federation.aws import aws_client, load_aws_credentials
+from prefect_federation.aws import aws_client, credentials_or_environment
 from prefect_federation.declarations import DomainDeclaration
 from prefect_federation.errors import AwsThrottled, ConfigError
 from prefect_federation.naming import queue_name, topic_name
@@ -30,7 +30,7 @@ def open_publisher(
     source: str, settings: FederationSettings, topic_arn: str | None = None
 ) -> SnsPublisher:
     """A publisher for `source`'s topic (FIFO or standard, whichever exists)."""
-    sns = aws_client(load_aws_credentials(settings.aws_credentials_block), "sns")
+    sns = aws_client(credentials_or_environment(settings.aws_credentials_block), "sns")
     if topic_arn is None:
         try:
             for fifo in (False, True):
@@ -49,7 +49,7 @@ def open_publisher(
 
 def open_queue(declaration: DomainDeclaration, settings: FederationSettings) -> SqsQueueClient:
     """The queue client for a domain's listener."""
-    sqs = aws_client(load_aws_credentials(settings.aws_credentials_block), "sqs")
+    sqs = aws_client(credentials_or_environment(settings.aws_credentials_block), "sqs")
     name = queue_name(settings.name_prefix, declaration.domain, declaration.fifo)
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
