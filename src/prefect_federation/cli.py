@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from prefect_federation.errors import ConfigError, FederationError
+from prefect_federation.prefect_logs import hide_drain_progress
 
+hide_drain_progress()  # Prefect's exit-time "Still processing items" note is not our output
 app = typer.Typer(
     name="prefect-federation",
     help="Independent Prefect domains that talk only through events on SNS/SQS.",
