@@ -21,6 +21,7 @@ from uuid import UUID
 from rich.console import Console
 from rich.table import Table
 
+from prefect_federation.feed import event_feed_url
 from prefect_federation.stack import Stack, quiet_env
 
 __all__ = ["DEMO_CHAIN", "run_demo"]
@@ -447,6 +448,10 @@ def run_demo(
                 f"{time.monotonic() - demo.started - demo.timings['published_at_s']:.1f}s after "
                 "the first event. Prefect UI: "
                 + ", ".join(demo.ui_of(url) for url in demo.servers.values())
+            )
+            demo.say(
+                "received events in the event feed (heartbeats left out): "
+                + ", ".join(event_feed_url(demo.ui_of(url)) for url in demo.servers.values())
             )
             if not once:
                 demo.say("the stack stays up: browse the UI; Ctrl-C stops everything")
