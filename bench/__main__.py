@@ -30,7 +30,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from . import demo_startup, e2e_latency, footprint, throughput
+from . import cli_startup, demo_startup, e2e_latency, footprint, throughput
 from .common import (
     DEFAULT_POSTGRES,
     PEERS_PATH,
@@ -45,7 +45,8 @@ from .common import (
 from .runners import RUNNERS
 
 BENCHMARKS: dict[str, ModuleType] = {
-    module.NAME: module for module in (e2e_latency, throughput, footprint, demo_startup)
+    module.NAME: module
+    for module in (e2e_latency, throughput, footprint, demo_startup, cli_startup)
 }
 
 

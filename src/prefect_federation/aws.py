@@ -1,4 +1,10 @@
-"""AWS clients from prefect-aws's `AwsCredentials`: moto server and real AWS by the same path."""
+"""AWS clients from prefect-aws's `AwsCredentials`: moto server and real AWS by the same path.
+
+Without a block name the clients come from the AWS environment (boto3's own chain: environment
+variables, `AWS_ENDPOINT_URL`, profile, instance role) and Prefect is not imported: that is what
+keeps `prefect-federation publish` and the `dlq` commands quick. Only a named block imports
+Prefect and prefect-aws, to load it.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,12 @@ from prefect_federation.errors import ConfigError
 if TYPE_CHECKING:
     from prefect_aws import AwsCredentials
 
-__all__ = ["DEFAULT_CLIENT_CONFIG", "aws_client", "load_aws_credentials"]
+__all__ = [
+    "DEFAULT_CLIENT_CONFIG",
+    "aws_client",
+    "credentials_or_environment",
+    "load_aws_credentials",
+]
 
 DEFAULT_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4},
@@ -38,8 +49,19 @@ def load_aws_credentials(block_name: str | None = None) -> AwsCredentials:
         ) from exc
 
 
-def aws_client(credentials: AwsCredentials, service: str) -> Any:
-    """A boto3 client for `service` using the block's session, region and client parameters."""
+def credentials_or_environment(block_name: str | None) -> AwsCredentials | None:
+    """The named AwsCredentials block, or None (the AWS environment) without importing Prefect."""
+    return load_aws_credentials(block_name) if block_name else None
+
+
+def aws_client(credentials: AwsCredentials | None, service: str) -> Any:
+    """A boto3 client for `service` using the block's session, region and client parameters;
+    with None, boto3's own session from the environment (what `AwsCredentials()` amounts to)."""
+    if credentials is None:
+        import boto3
+
+        environment: Any = boto3.session.Session()
+        return environment.client(service_name=service, config=DEFAULT_CLIENT_CONFIG)
     params: dict[str, Any] = credentials.aws_client_parameters.get_params_override()
     if credentials.region_name is not None:
         params["region_name"] = credentials.region_name

@@ -16,7 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from prefect_federation.errors import ConfigError, FederationError
+from prefect_federation.prefect_logs import hide_drain_progress
 
+hide_drain_progress()  # Prefect's exit-time "Still processing items" note is not our output
 app = typer.Typer(
     name="prefect-federation",
     help="Independent Prefect domains that talk only through events on SNS/SQS.",
@@ -185,10 +187,10 @@ def _archiving(publisher: Any, settings: Any, bucket: str | None) -> tuple[Any, 
         default_archive_bucket,
         topic_name_of,
     )
-    from prefect_federation.aws import aws_client, load_aws_credentials
+    from prefect_federation.aws import aws_client, credentials_or_environment
 
     name = bucket or default_archive_bucket(settings.name_prefix)
-    s3 = aws_client(load_aws_credentials(settings.aws_credentials_block), "s3")
+    s3 = aws_client(credentials_or_environment(settings.aws_credentials_block), "s3")
     try:
         s3.head_bucket(Bucket=name)
     except ClientError:

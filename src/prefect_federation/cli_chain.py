@@ -234,8 +234,15 @@ def alerts(
         str | None, typer.Option("--domain", help="Only this domain (default: every subscriber).")
     ] = None,
     minutes: Annotated[
-        int, typer.Option(min=1, help="Alert after this many minutes without a heartbeat.")
-    ] = 5,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Alert after this many minutes without a heartbeat (default: 3 heartbeat "
+            "intervals, PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS; 15 with the default 5-min "
+            "heartbeat).",
+            show_default=False,
+        ),
+    ] = None,
     notification_block: Annotated[
         str | None,
         typer.Option(
@@ -255,9 +262,13 @@ def alerts(
 
     from prefect_federation.alerts import ensure_listener_silence_automation
     from prefect_federation.errors import ConfigError
+    from prefect_federation.heartbeat import silence_alert_minutes
     from prefect_federation.settings import ListenerSettings
 
     try:
+        heartbeat = ListenerSettings().heartbeat_seconds
+        if minutes is None:  # the window follows the listeners' interval
+            minutes = silence_alert_minutes(heartbeat)
         federation = _federation(declarations, required=True)
         assert federation is not None
         if domain is not None:
@@ -295,7 +306,6 @@ def alerts(
             highlight=False,
             soft_wrap=True,
         )
-    heartbeat = ListenerSettings().heartbeat_seconds
     if minutes * 60 < 2 * heartbeat:
         err_console.print(
             f"[yellow]note:[/yellow] listeners beat every {heartbeat:g}s here "

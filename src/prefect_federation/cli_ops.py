@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from prefect_federation.errors import FederationError
+from prefect_federation.heartbeat import SILENCE_HEARTBEATS
 from prefect_federation.status import AgeSource, format_duration
 
 if TYPE_CHECKING:
@@ -95,9 +96,9 @@ def _settings(
 
 
 def _clients(settings: FederationSettings, *services: str) -> list[Any]:
-    from prefect_federation.aws import aws_client, load_aws_credentials
+    from prefect_federation.aws import aws_client, credentials_or_environment
 
-    credentials = load_aws_credentials(settings.aws_credentials_block)
+    credentials = credentials_or_environment(settings.aws_credentials_block)
     return [aws_client(credentials, service) for service in services]
 
 
@@ -398,7 +399,7 @@ def status(
     heartbeat_misses: Annotated[
         float,
         typer.Option(help="Unhealthy when the listener is silent for this many heartbeats."),
-    ] = 3.0,
+    ] = float(SILENCE_HEARTBEATS),
     aws_credentials_block: CredentialsOpt = None,
 ) -> None:
     """Health of each subscribing domain: queue, DLQ, oldest message, listener, recent runs.

@@ -115,7 +115,7 @@ def replay(
         topic_name_of,
         validate_bucket_name,
     )
-    from prefect_federation.aws import aws_client, load_aws_credentials
+    from prefect_federation.aws import aws_client, credentials_or_environment
     from prefect_federation.connect import open_publisher
     from prefect_federation.errors import ReplayError
     from prefect_federation.replay import parse_when
@@ -142,7 +142,7 @@ def replay(
             else default_archive_bucket(settings.name_prefix)
         )
         publisher = open_publisher(source, settings)
-        s3 = aws_client(load_aws_credentials(settings.aws_credentials_block), "s3")
+        s3 = aws_client(credentials_or_environment(settings.aws_credentials_block), "s3")
     except (FederationError, ValidationError, ValueError, BotoCoreError, ClientError) as exc:
         raise _fail(str(exc)) from exc
     topic = topic_name_of(publisher.topic_arn)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from prefect_federation.aws import aws_client, load_aws_credentials
-from prefect_federation.declarations import DomainDeclaration
+from prefect_federation.aws import aws_client, credentials_or_environment
 from prefect_federation.errors import AwsThrottled, ConfigError
 from prefect_federation.naming import queue_name, topic_name
 from prefect_federation.publisher import SnsPublisher
-from prefect_federation.queue import SqsQueueClient
-from prefect_federation.settings import FederationSettings
+
+if TYPE_CHECKING:  # not imported at run time: `publish` needs neither (nor YAML nor Jinja)
+    from prefect_federation.declarations import DomainDeclaration
+    from prefect_federation.queue import SqsQueueClient
+    from prefect_federation.settings import FederationSettings
 
 __all__ = ["find_topic_arn", "open_publisher", "open_queue"]
 
@@ -30,7 +32,7 @@ def open_publisher(
     source: str, settings: FederationSettings, topic_arn: str | None = None
 ) -> SnsPublisher:
     """A publisher for `source`'s topic (FIFO or standard, whichever exists)."""
-    sns = aws_client(load_aws_credentials(settings.aws_credentials_block), "sns")
+    sns = aws_client(credentials_or_environment(settings.aws_credentials_block), "sns")
     if topic_arn is None:
         try:
             for fifo in (False, True):
@@ -49,7 +51,9 @@ def open_publisher(
 
 def open_queue(declaration: DomainDeclaration, settings: FederationSettings) -> SqsQueueClient:
     """The queue client for a domain's listener."""
-    sqs = aws_client(load_aws_credentials(settings.aws_credentials_block), "sqs")
+    from prefect_federation.queue import SqsQueueClient
+
+    sqs = aws_client(credentials_or_environment(settings.aws_credentials_block), "sqs")
     name = queue_name(settings.name_prefix, declaration.domain, declaration.fifo)
     try:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from prefect_federation.feed import event_feed_url
 from prefect_federation.labels import DOMAIN_TAG, EVENT_TYPE_TAG, read_run_event, tag_value
 from prefect_federation.stack import Stack, quiet_env
 
@@ -452,6 +453,10 @@ def run_demo(
                 f"{time.monotonic() - demo.started - demo.timings['published_at_s']:.1f}s after "
                 "the first event. Prefect UI: "
                 + ", ".join(demo.ui_of(url) for url in demo.servers.values())
+            )
+            demo.say(
+                "received events in the event feed (heartbeats left out): "
+                + ", ".join(event_feed_url(demo.ui_of(url)) for url in demo.servers.values())
             )
             if not once:
                 demo.say("the stack stays up: browse the UI; Ctrl-C stops everything")

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from prefect_federation.heartbeat import HEARTBEAT_SECONDS
+
 __all__ = ["FederationSettings", "ListenerSettings"]
 
 
@@ -76,5 +78,9 @@ class ListenerSettings(BaseSettings):
         "(costs more than the run itself on a SQLite-backed server under load).",
     )
     heartbeat_seconds: float = Field(
-        default=30.0, gt=0, le=3600, description="Seconds between heartbeat events to Prefect."
+        default=HEARTBEAT_SECONDS,
+        gt=0,
+        le=3600,
+        description="Seconds between heartbeat events to Prefect (default 300: as rare as the "
+        "15-minute silence alert allows; the alert's window is 3 intervals).",
     )

@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_federation.dlq import DomainQueues, _release, locate_queues
-from prefect_federation.heartbeat import HEARTBEAT_EVENT, listener_resource_id
+from prefect_federation.heartbeat import (
+    HEARTBEAT_EVENT,
+    HEARTBEAT_SECONDS,
+    SILENCE_HEARTBEATS,
+    listener_resource_id,
+)
 from prefect_federation.labels import FEDERATION_TAG
 from prefect_federation.queue import _aws_call
 
@@ -75,10 +80,10 @@ class HealthThresholds(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     heartbeat_misses: float = Field(
-        default=3.0, gt=0, description="Silence allowed, in heartbeat intervals."
+        default=SILENCE_HEARTBEATS, gt=0, description="Silence allowed, in heartbeat intervals."
     )
     heartbeat_seconds: float = Field(
-        default=30.0,
+        default=HEARTBEAT_SECONDS,
         gt=0,
         description="Heartbeat interval assumed when a heartbeat does not say its own.",
     )

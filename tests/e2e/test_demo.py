@@ -134,5 +134,7 @@ def test_federated_demo_chains_domains_across_two_prefect_servers(tmp_path: Path
         rf"notifications .* created by scoring\.completed\s+{downstream}/runs/", output
     )
     assert "the whole chain completed: 5 runs" in output
+    for server in (upstream, downstream):  # the feed of each server, heartbeats left out
+        assert f"{server}/events?events=prefect-federation.event.received" in output
     assert "a listener that runs its flows (pushed, forked warm) per domain" in output
     assert processes_using(tmp_path) == []

@@ -60,3 +60,31 @@ def test_quick_throughput_prints_the_table_and_writes_the_raw_samples(tmp_path: 
     rate = next(f for f in document["figures"] if f["metric"].startswith("runs created/s"))
     assert rate["samples"]
     assert rate["n"] == 5
+
+
+def test_quick_cli_startup_times_publish_beside_import_boto3_and_import_prefect(
+    tmp_path: Path,
+) -> None:
+    results = tmp_path / "results"
+    env = quiet_env()
+    env.pop("PREFECT_API_URL", None)
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "cli_startup", "--quick", "--results", results],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "`prefect-federation publish` (AWS environment, archive on), wall" in completed.stdout
+    assert 'python -c "import boto3", wall' in completed.stdout
+    assert 'python -c "import prefect", wall' in completed.stdout
+
+    [written] = list(results.glob("cli_startup-*.json"))
+    document = json.loads(written.read_text())
+    assert document["error"] is None
+    assert document["raw"]["publish_imported_heavy"] == []  # no prefect, prefect_aws, sqlalchemy
+    assert document["raw"]["archived"] is True
+    assert document["raw"]["delivered"] == 4  # the warm-up call and the 3 timed ones
+    assert [len(f["samples"]) for f in document["figures"]] == [3, 3, 3]

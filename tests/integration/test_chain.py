@@ -558,6 +558,7 @@ def test_the_alerts_command_makes_one_automation_per_subscribing_domain(
     first = CliRunner().invoke(APP, ["alerts", "-d", str(tmp_path), "--minutes", "7"])
     second = CliRunner().invoke(APP, ["alerts", "-d", str(tmp_path), "--minutes", "7"])
     one = CliRunner().invoke(APP, ["alerts", "-d", str(tmp_path), "--domain", producer])
+    default = CliRunner().invoke(APP, ["alerts", "-d", str(tmp_path), "--domain", consumer_a])
 
     assert first.exit_code == 0, first.output
     assert f"{consumer_a}: created automation" in _flat(first.output)
@@ -569,6 +570,9 @@ def test_the_alerts_command_makes_one_automation_per_subscribing_domain(
     assert _ours(client, producer) == []
     assert one.exit_code == 2
     assert "subscribes to nothing" in one.output
+    assert default.exit_code == 0, default.output  # 3 x the listeners' default 5-min heartbeat
+    assert f"{consumer_a}: updated automation" in _flat(default.output)
+    assert "no heartbeat for 15 min" in _flat(default.output)
 
 
 # -- two Prefect servers -----------------------------------------------------------------------

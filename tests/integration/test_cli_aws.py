@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from prefect_federation.cli import app
+from prefect_federation.stack import quiet_env
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +99,47 @@ def test_cli_publish_prints_the_event_id_and_the_event_reaches_the_subscriber(
     assert envelope["id"] == str(event_id)
     assert envelope["source"] == "ingestion"
     assert envelope["data"] == {"snapshot_date": "2026-11-01"}
+
+
+CLI = str(Path(sys.executable).with_name("prefect-federation"))
+HEAVY = {"prefect", "prefect_aws", "sqlalchemy"}
+"""What `publish` with the environment's credentials must not import (each costs seconds)."""
+
+
+def imported_modules(importtime_stderr: str) -> set[str]:
+    """The modules a process imported, from its `-X importtime` (PYTHONPROFILEIMPORTTIME) lines."""
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in importtime_stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_cli_publish_with_the_environments_credentials_imports_no_prefect_and_is_delivered(
+    runner: CliRunner, declarations: Path, sqs: Any, name_prefix: str, aws_env: str
+) -> None:
+    """The real console script in its own process, as a person runs it: the event is archived
+    and delivered, and neither Prefect, prefect-aws nor SQLAlchemy was imported on the way."""
+    provisioned = runner.invoke(app, ["provision", "-d", str(declarations), "--no-save-blocks"])
+    assert provisioned.exit_code == 0, provisioned.output
+
+    completed = subprocess.run(
+        [CLI, "publish", "ingestion.completed", "--data", '{"snapshot_date": "2026-11-02"}'],
+        env=quiet_env({"PYTHONPROFILEIMPORTTIME": "1"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    imported = imported_modules(completed.stderr)
+    assert "prefect_federation.connect" in imported  # the import log covers the publish path
+    assert {name.split(".")[0] for name in imported} & HEAVY == set()
+    assert f"archived in s3://{name_prefix}event-archive" in _flat(completed.stderr)
+    event_id = completed.stdout.strip().splitlines()[-1]
+    queue_url = sqs.get_queue_url(QueueName=f"{name_prefix}scoring-inbox")["QueueUrl"]
+    [message] = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]
+    assert json.loads(message["Body"])["id"] == event_id
 
 
 def test_cli_publish_with_bad_json_data_exits_2_naming_the_data_option(

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,7 @@ from prefect_federation.dlq import (
     redrive,
 )
 from prefect_federation.queue import SqsQueueClient
+from prefect_federation.stack import quiet_env
 from prefect_federation.status import (
     AgeSource,
     observe_queue,
@@ -198,6 +202,85 @@ def test_cli_dlq_list_and_show_print_the_reason_and_the_body(
     assert queues.queue_url in shown.stdout
     assert missing.exit_code == 1
     assert "no-such-id" in missing.stderr
+
+
+BUSY_PREFECT_CLI = textwrap.dedent(
+    """
+    import asyncio, sys
+
+    from prefect.events.clients import PrefectEventsClient
+
+    RECORD = sys.argv[1]
+    connect, emit = PrefectEventsClient.__aenter__, PrefectEventsClient._emit
+
+
+    async def slow_connect(self):  # a busy server: the events socket takes 4 s to open
+        await asyncio.sleep(4)
+        return await connect(self)
+
+
+    async def recorded_emit(self, event):
+        await emit(self, event)
+        with open(RECORD, "a") as f:
+            f.write(event.event + "\\n")
+
+
+    PrefectEventsClient.__aenter__ = slow_connect
+    PrefectEventsClient._emit = recorded_emit
+    from prefect_federation.cli import app
+
+    sys.argv = ["prefect-federation", *sys.argv[2:]]
+    app()
+    """
+)
+"""The real CLI in its own process, with Prefect's events going to a slow-to-connect client: what
+a busy server (the demo's, with five listeners) does, and what makes an event still queued when
+a short command exits."""
+
+
+def test_cli_dlq_show_with_a_credentials_block_prints_no_prefect_events_worker_lines(
+    prefect_api: str,
+    aws_env: str,
+    sqs: Any,
+    queues: DomainQueues,
+    name_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Loading the block emits Prefect's `...aws-credentials.loaded` event; Prefect sends it at
+    exit and logs "Still processing items" while it does. The event is still sent, the log line
+    stays out of the command's output."""
+    from prefect_aws import AwsClientParameters, AwsCredentials
+
+    block = f"ops-{name_prefix[1:-1]}"
+    AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=aws_env),
+    ).save(block, overwrite=True)
+    dead_letter(sqs, queues, ["EnvelopeParseError: not JSON"])
+    [letter] = list_dead_letters(sqs, queues.dlq_url)
+    record = tmp_path / "events.txt"
+    env = quiet_env({"PREFECT_API_URL": prefect_api, "PREFECT_FEDERATION_NAME_PREFIX": name_prefix})
+    env.pop("AWS_ENDPOINT_URL")  # the block says where AWS is
+
+    completed = subprocess.run(
+        [
+            *(sys.executable, "-c", BUSY_PREFECT_CLI, str(record)),
+            *("dlq", "show", letter.message_id, "--domain", queues.domain),
+            *("--aws-credentials-block", block),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "EnvelopeParseError: not JSON" in completed.stdout
+    assert "Still processing items" not in completed.stdout + completed.stderr
+    assert "EventsWorker" not in completed.stdout + completed.stderr
+    assert record.read_text().split() == ["prefect.block.aws-credentials.loaded"]
 
 
 def test_redrive_of_a_chosen_message_returns_it_without_federation_attributes_and_leaves_the_rest(

@@ -15,6 +15,7 @@ from prefect_federation.errors import (
     ParameterSchemaError,
     PrefectApiUnavailable,
 )
+from prefect_federation.feed import RECEIVED_EVENT
 from prefect_federation.labels import CORRELATION_ID, EVENT_SOURCE, EVENT_TYPE
 from prefect_federation.listener.pipeline import RunRequest
 
@@ -312,7 +313,7 @@ def _record_received_event(request: RunRequest, run: StartedRun) -> None:
     envelope = request.envelope
     payload: dict[str, Any] = {"event": envelope.model_dump(mode="json")}
     emit_event(
-        event="prefect-federation.event.received",
+        event=RECEIVED_EVENT,
         id=uuid5(NAMESPACE_URL, f"received:{request.idempotency_key}"),
         occurred=envelope.time,
         resource={
