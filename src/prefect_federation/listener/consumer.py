@@ -117,6 +117,7 @@ class Listener:
         on_result: Callable[[MessageResult], None] | None = None,
         on_heartbeat: Callable[[Listener, str], None] | None = None,
         health_check: Callable[[], bool] | None = None,
+        on_ready: Callable[[Listener], None] | None = None,
     ) -> None:
         self.domain = domain
         self.queue = queue
@@ -126,6 +127,8 @@ class Listener:
         self.on_result = on_result
         self.on_heartbeat = on_heartbeat
         self.health_check = health_check or getattr(launcher, "healthy", None)
+        self.on_ready = on_ready
+        self.ready = threading.Event()
         self.stats = ListenerStats()
         self.stopping = threading.Event()
         self._busy = threading.Event()
@@ -282,8 +285,12 @@ class Listener:
         failures = 0
         while not self.stopping.is_set():
             try:
-                self.poll_once()
+                # the first receive does not wait: it proves the queue answers, and only then
+                # is the listener ready (and long-polling), not when it merely started
+                self.poll_once(0 if not self.ready.is_set() else None)
                 failures = 0
+                if not self.ready.is_set():
+                    self._announce_ready()
             except Exception as exc:  # receive failed: AWS unreachable or throttling
                 failures += 1
                 delay = min(30.0, 2.0 ** min(failures, 5))
@@ -297,6 +304,15 @@ class Listener:
         self._pool.shutdown(wait=True)
         self.wait_heartbeat(5)
         logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
+
+    def _announce_ready(self) -> None:
+        self.ready.set()
+        logger.info("listener for domain %r ready: received from its queue", self.domain.domain)
+        if self.on_ready is not None:
+            try:
+                self.on_ready(self)
+            except Exception as exc:  # readiness reporting must never stop the listener
+                logger.warning("could not report readiness: %s", exc)
 
     def wait_heartbeat(self, timeout: float) -> None:
         """After `stop()`: wait for the last (`stopped`) heartbeat to be sent."""
