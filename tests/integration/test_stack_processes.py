@@ -5,6 +5,7 @@ this run's process says so, never because of an earlier run's log lines."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from prefect_federation.demo import Demo, DemoFailed
 from prefect_federation.reaper import group_members
 from prefect_federation.stack import Stack, quiet_env
 
@@ -198,3 +201,23 @@ def test_a_process_is_ready_only_once_it_writes_its_own_pid(tmp_path: Path) -> N
         stack.wait_ready([process], 10)
         assert process.ready()
     assert not stale.exists()
+
+
+def test_a_second_demo_is_not_ready_because_of_the_first_demos_log_lines(tmp_path: Path) -> None:
+    """The listeners' logs of an earlier demo in the same home say "polling"; a listener of this
+    run that has not received from its queue yet is not ready."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "listener-scoring.log").write_text(
+        "2026-01-01 00:00:00,000 INFO prefect_federation.listener: listener for domain "
+        "'scoring' polling http://127.0.0.1:1/123456789012/federation-scoring-inbox\n"
+    )
+    demo = Demo(ROOT, tmp_path, Console(file=io.StringIO()), "north")
+    try:
+        demo.stack.start("listener-scoring", [sys.executable, "-c", SLEEPS], quiet_env())
+        started = time.monotonic()
+        with pytest.raises(DemoFailed, match="did not start polling"):
+            demo.wait_for_listeners(timeout=1.5)
+        assert time.monotonic() - started >= 1.5
+    finally:
+        demo.stack.stop()
