@@ -436,19 +436,19 @@ def setup_domains(
 def start_listener(stack: Stack, name: str, env: dict[str, str]) -> ManagedProcess:
     """`prefect-federation listen --domain chaos-down --wait-time 1` in its own process group."""
     cli = str(Path(sys.executable).with_name("prefect-federation"))
-    return stack.start(name, [cli, "listen", "--domain", DOWNSTREAM, "--wait-time", "1"], env)
+    args = [cli, "listen", "--domain", DOWNSTREAM, "--wait-time", "1"]
+    return stack.start(name, args, env, ready_file=True)
 
 
 def log_text(process: ManagedProcess) -> str:
-    try:
-        return process.log_path.read_text(errors="replace")
-    except OSError:
-        return ""
+    """What this process logged (never an earlier run's lines in the same log file)."""
+    return process.output()
 
 
 def wait_listening(process: ManagedProcess, timeout: float = 90) -> None:
-    """Until the listener logs that it is polling; fail with its log if it exits or hangs."""
-    if not wait_until(lambda: "polling" in log_text(process) or not process.alive(), timeout, 0.1):
+    """Until the listener has received from its queue (its ready file); fail with its log if it
+    exits or hangs."""
+    if not wait_until(lambda: process.ready() or not process.alive(), timeout, 0.1):
         raise TimeoutError(f"{process.name} not polling after {timeout:.0f}s:\n{process.tail()}")
     if not process.alive():
         raise RuntimeError(

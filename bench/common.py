@@ -367,10 +367,18 @@ def postgres_database(base_url: str) -> Iterator[str]:
 # -- the local federation -------------------------------------------------------------------------
 
 
+def _still_running(process: ManagedProcess) -> None:
+    if not process.alive():
+        raise RuntimeError(
+            f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
+        )
+
+
 def wait_for_log(process: ManagedProcess, text: str, timeout: float) -> None:
+    """Until this run of the process logs `text` (an earlier run's lines do not count)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if text in process.log_path.read_text(errors="replace"):
+        if text in process.output():
             return
         if not process.alive():
             raise RuntimeError(
@@ -525,9 +533,10 @@ class LocalFederation:
             [cli, "listen", "--domain", DOWNSTREAM, *extra],
             self.child_env(),
             cwd=self.home,
+            ready_file=True,
         )
         if wait:
-            wait_for_log(process, "polling", 90)
+            self.stack.wait_ready([process], 90, check=lambda: _still_running(process))
         return process
 
     # -- events and queues ---------------------------------------------------------------------

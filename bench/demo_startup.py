@@ -47,7 +47,7 @@ def follow(process: Any, timeout: float) -> list[tuple[float, float | None, str]
     lines: list[tuple[float, float | None, str]] = []
     seen = 0
     while True:
-        text = process.log_path.read_text(errors="replace")
+        text = process.output()
         complete = text[: text.rfind("\n") + 1] if "\n" in text else ""
         now = time.monotonic() - started
         for line in complete.splitlines()[seen:]:

@@ -60,7 +60,7 @@ def preload(fed: LocalFederation, n: int) -> float:
 
 def listener_stats(process: ManagedProcess) -> dict[str, Any]:
     """The counters a listener logs when it stops."""
-    found = STATS.findall(process.log_path.read_text(errors="replace"))
+    found = STATS.findall(process.output())
     return dict(ast.literal_eval(found[-1])) if found else {}
 
 

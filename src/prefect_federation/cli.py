@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -393,18 +391,49 @@ def listen(
             "warm parent (no worker poll, no cold start)."
         ),
     ] = False,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the listener's pid here once it has received from its queue (and is "
+            "long-polling); removed when it stops ($PREFECT_FEDERATION_LISTENER_READY_FILE)."
+        ),
+    ] = None,
+    stop_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Exit within this many seconds of SIGTERM, SIGINT or SIGHUP (default 8, "
+            "$PREFECT_FEDERATION_LISTENER_STOP_TIMEOUT_SECONDS): nothing new is received at "
+            "once; the batch in flight and the flow runs it executes may finish until the last "
+            "third (at most 3 s) of it, then are abandoned (messages not acknowledged are "
+            "redelivered; runs are terminated and end Crashed). A second signal exits at once.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run a domain's listener: queue -> validated events -> that domain's deployment runs."""
+    """Run a domain's listener: queue -> validated events -> that domain's deployment runs.
+
+    Stops within --stop-timeout seconds (default 8) of SIGTERM, SIGINT or SIGHUP.
+    """
     from prefect_federation.connect import open_queue
     from prefect_federation.declarations import load_federation
     from prefect_federation.listener import Listener, PrefectLauncher
+    from prefect_federation.listener.shutdown import (
+        StopBound,
+        announce_stop,
+        serve,
+        write_ready_file,
+    )
     from prefect_federation.settings import ListenerSettings
 
     settings = _settings(declarations, aws_credentials_block)
     overrides: dict[str, Any] = {"domain": domain}
     if wait_time is not None:
         overrides["wait_time_seconds"] = wait_time
+    if ready_file is not None:
+        overrides["ready_file"] = ready_file
+    if stop_timeout is not None:
+        overrides["stop_timeout_seconds"] = stop_timeout
     try:
         listener_settings = ListenerSettings(**overrides)
         federation = load_federation(settings.declarations)
@@ -429,6 +458,9 @@ def listen(
         emit_events=listener_settings.record_events,
         client_retries=listener_settings.prefect_client_retries,
     )
+    bound = StopBound(listener_settings.stop_timeout_seconds)
+    if not once:  # from here on a signal means: stop within the bound, even while starting
+        bound.install(announce_stop)
     executor = None
     run_launcher: Any = launcher
     if execute:
@@ -440,8 +472,10 @@ def listen(
         try:
             executor.start()
         except Exception as exc:
+            executor.stop(grace=0)
             raise _fail(f"the fork executor could not start: {exc}") from exc
         run_launcher = ExecutingLauncher(launcher, executor)
+    ready_path = listener_settings.ready_file
     listener = Listener(
         declaration,
         queue,
@@ -450,6 +484,7 @@ def listen(
         settings=listener_settings,
         on_heartbeat=emit_heartbeat,
         health_check=launcher.healthy,  # an ExecutingLauncher wraps it: name the real one
+        on_ready=(lambda _: write_ready_file(ready_path)) if ready_path else None,
     )
     try:
         listener.preflight()  # a queue without a dead-letter queue is refused here
@@ -463,26 +498,9 @@ def listen(
             executor.stop()
         launcher.close()
         return
-    thread = threading.Thread(target=listener.run, name=f"listener-{domain}", daemon=True)
-
-    def _stop(signum: int, _frame: Any) -> None:
-        logging.getLogger("prefect_federation.listener").info(
-            "%s: finishing what is in flight, taking nothing new", signal.Signals(signum).name
-        )
-        listener.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    thread.start()
-    while thread.is_alive():
-        thread.join(0.2)
-        if listener.stopping.is_set() and not listener.busy:
-            break  # waiting in a long poll: nothing in flight; unreceived messages stay queued
-    listener.wait_heartbeat(3)
-    if executor is not None:
-        executor.stop()
-    launcher.close()
-    logging.getLogger("prefect_federation.listener").info("stats: %s", listener.stats.as_dict())
+    if ready_path is not None:
+        bound.on_exit(lambda: ready_path.unlink(missing_ok=True))
+    serve(listener, bound, executor, launcher)
 
 
 @app.command()

@@ -7,6 +7,7 @@ listener, publishes the first event and shows the chain's runs as they happen.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -248,7 +249,15 @@ class Demo:
                 )
             else:
                 listen.append("--execute")
-            self.stack.start(f"listener-{domain}", listen, env, cwd=self.project)
+            # the listener stops its own fork server and flow runs, within its stop bound
+            self.stack.start(
+                f"listener-{domain}",
+                listen,
+                env,
+                cwd=self.project,
+                ready_file=True,
+                term_group=False,
+            )
         self.wait_for_listeners()
         what = (
             "a Prefect process worker and a listener"
@@ -258,15 +267,14 @@ class Demo:
         self.say(f"started {what} per domain (logs in {self.stack.logs})")
 
     def wait_for_listeners(self, timeout: float = 90) -> None:
-        """Wait until every listener polls its queue (its log says so)."""
-        deadline = time.monotonic() + timeout
+        """Wait until every listener started in this run has received from its queue and is
+        long-polling: it writes its pid to its ready file then (a log line of an earlier run,
+        or a ready file it left, never counts)."""
         listeners = [p for p in self.stack.processes if p.name.startswith("listener-")]
-        while time.monotonic() < deadline:
-            self.check_processes()
-            if all("polling" in p.log_path.read_text(errors="replace") for p in listeners):
-                return
-            time.sleep(0.25)
-        raise DemoFailed(f"listeners did not start polling within {timeout:.0f}s")
+        try:
+            self.stack.wait_ready(listeners, timeout, check=self.check_processes)
+        except TimeoutError as exc:
+            raise DemoFailed(f"listeners did not start polling: {exc}") from None
 
     # -- the chain --------------------------------------------------------------------------
 
@@ -408,6 +416,14 @@ class Demo:
         self.console.print(table, soft_wrap=True)
 
 
+def _output_to_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 def run_demo(
     once: bool = False,
     timeout: float = 300,
@@ -431,10 +447,17 @@ def run_demo(
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGHUP:  # the terminal is gone: drop what would be written to it
+            _output_to_devnull()
+        if stop.is_set():
+            return  # already stopping: the stack stops every process, within its bound
         stop.set()
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _on_signal)
+    # Ctrl-C, `kill` and a closed terminal (SIGHUP) all stop every process the demo started; if
+    # the demo is killed outright (SIGKILL), the stack's reaper stops them
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     try:
         from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
@@ -473,5 +496,10 @@ def run_demo(
         console.print(f"[red]demo failed:[/red] {type(exc).__name__}: {exc}", highlight=False)
         return 1
     finally:
-        demo.say("stopping every process the demo started ...")
-        demo.stack.stop()
+        stop.set()  # a signal from here on must not interrupt the stopping
+        try:  # after a closed terminal, writing to it fails: stop the processes regardless
+            demo.say("stopping every process the demo started ...")
+        except OSError:
+            pass
+        finally:
+            demo.stack.stop()

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect_federation.errors import ConfigError
+from prefect_federation.forkserver import PARENT_PID_ENV
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.pipeline import RunRequest
 
@@ -137,6 +138,10 @@ class ForkExecutor:
         specs = sorted({f"{t.entrypoint}@{t.workdir}" for t in self.targets.values()})
         stderr = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         env = {**os.environ, "PREFECT_API_URL": str(self.client.api_url).rstrip("/")}
+        if threading.current_thread() is threading.main_thread():
+            # the fork server dies with us; only asked from a thread that lives as long as we do
+            # (the kernel sends the parent-death signal when the forking *thread* exits)
+            env[PARENT_PID_ENV] = str(os.getpid())
         self._server = subprocess.Popen(
             [sys.executable, "-m", "prefect_federation.forkserver", *specs],
             env=env,
@@ -164,19 +169,27 @@ class ForkExecutor:
             self.poll_seconds,
         )
 
-    def stop(self, grace: float = 30.0) -> None:
-        """Take no new runs; wait up to `grace` seconds for running ones, then stop the server."""
+    def stop(self, grace: float = 30.0, kill_after: float = 2.0) -> None:
+        """Take no new runs; wait up to `grace` seconds for running ones; then the fork server
+        terminates what still runs (SIGTERM, SIGKILL `kill_after` seconds later; those runs end
+        Crashed) and exits. Returns within about `grace + kill_after + 1` seconds."""
         self._stopping.set()
         deadline = time.monotonic() + grace
         while self.running and time.monotonic() < deadline:
             time.sleep(0.1)
+        if self.running:
+            logger.warning(
+                "terminating %d flow run(s) still running: %s",
+                len(self.running),
+                ", ".join(str(run) for run in self.running),
+            )
         if self._server is not None and self._server.poll() is None:
             try:
-                self._command({"op": "stop"})
+                self._command({"op": "stop", "kill_after": kill_after})
                 self._server.stdin.close()  # type: ignore[union-attr]
-                self._server.wait(5)
+                self._server.wait(kill_after + 1)
             except (OSError, subprocess.TimeoutExpired, ValueError):
-                self._server.kill()
+                self._server.kill()  # its children have the parent-death signal
 
     # -- running ------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ and answers on stdout:
 
     -> {"op": "run", "flow_run_id": "...", "entrypoint": "flows/x.py:fn", "workdir": "/repo"}
     -> {"op": "cancel", "pid": 123}
+    -> {"op": "stop", "kill_after": 2.0}
     <- {"event": "ready", "preloaded": [...], "failed": {...}}
     <- {"event": "started", "flow_run_id": "...", "pid": 123}
     <- {"event": "exited", "flow_run_id": "...", "pid": 123, "code": 0}
@@ -13,6 +14,11 @@ and answers on stdout:
 A child runs the already created (and claimed) flow run with Prefect's own engine (`run_flow`),
 exactly as `python -m prefect.engine` does, minus the cold start: no interpreter start, no
 `import prefect`, no flow import. Its output goes to stderr so it never mixes with the protocol.
+
+Nothing outlives the listener: on `stop`, on end of input (the listener is gone) or on SIGTERM
+(its parent-death signal, set when the listener asked for it) the server terminates the children
+still running (SIGTERM: Prefect's engine marks the run Crashed; SIGKILL `kill_after` seconds
+later) and exits; every child dies with the server (its own parent-death signal).
 """
 
 from __future__ import annotations
@@ -28,7 +34,17 @@ import traceback
 from typing import Any
 from uuid import UUID
 
-__all__ = ["main"]
+from prefect_federation.reaper import die_with_parent
+
+__all__ = ["PARENT_PID_ENV", "main"]
+
+PARENT_PID_ENV = "PREFECT_FEDERATION_FORKSERVER_PARENT_PID"
+"""Set by the executor when it may ask for a parent-death signal: the pid of the listener."""
+
+KILL_AFTER = 2.0
+"""Seconds between terminating the children (SIGTERM) and killing them, unless `stop` says."""
+
+_terminated = False
 
 
 def _send(message: dict[str, Any]) -> None:
@@ -58,12 +74,13 @@ def _preload(specs: list[str]) -> tuple[dict[tuple[str, str], Any], dict[str, st
     return flows, failed
 
 
-def _run_child(flows: dict[tuple[str, str], Any], command: dict[str, Any]) -> None:
+def _run_child(flows: dict[tuple[str, str], Any], command: dict[str, Any], server_pid: int) -> None:
     """In the forked child: run the flow run, then leave without the parent's clean-up."""
     code = 1
     try:
-        os.dup2(2, 1)  # the child's prints go to the log, never into the protocol
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        die_with_parent(server_pid)  # a fork server that dies takes its runs with it
+        os.dup2(2, 1)  # the child's prints go to the log, never into the protocol
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGUSR1, _cancel_intent)
         flow_run_id = UUID(command["flow_run_id"])
@@ -122,16 +139,40 @@ def _flush_prefect() -> None:
         traceback.print_exc()
 
 
+def _on_term(_signum: int, _frame: Any) -> None:
+    global _terminated
+    _terminated = True
+
+
+def _signal_all(children: dict[int, str], signum: int) -> None:
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Serve until stdin closes (the parent went away) or a `stop` command."""
+    """Serve until stdin closes (the parent went away), a `stop` command or SIGTERM."""
     specs = list(argv if argv is not None else sys.argv[1:])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    signal.signal(signal.SIGTERM, _on_term)
+    parent = os.environ.pop(PARENT_PID_ENV, None)
+    if parent and parent.isdigit():
+        die_with_parent(int(parent))
     flows, failed = _preload(specs)
     _send({"event": "ready", "preloaded": [e for e, _ in flows], "failed": failed})
     children: dict[int, str] = {}
     stdin = sys.stdin.fileno()
     open_input = True
+    kill_after = KILL_AFTER
+    kill_at: float | None = None  # set once stopping: the children were sent SIGTERM
     while open_input or children:
+        if _terminated:
+            open_input = False
+        if not open_input and kill_at is None:
+            kill_at = time.monotonic() + kill_after
+            _signal_all(children, signal.SIGTERM)
+        if kill_at is not None and time.monotonic() >= kill_at:
+            _signal_all(children, signal.SIGKILL)
         readable, _, _ = select.select([stdin] if open_input else [], [], [], 0.05)
         if readable:
             line = sys.stdin.readline()
@@ -140,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 command = json.loads(line)
                 if command.get("op") == "run":
+                    server_pid = os.getpid()
                     pid = os.fork()
                     if pid == 0:
-                        _run_child(flows, command)
+                        _run_child(flows, command, server_pid)
                     children[pid] = command["flow_run_id"]
                     _send({"event": "started", "flow_run_id": command["flow_run_id"], "pid": pid})
                 elif command.get("op") == "cancel" and int(command["pid"]) in children:
@@ -151,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                         time.sleep(0.05)
                         os.kill(int(command["pid"]), signal.SIGTERM)
                 elif command.get("op") == "stop":
+                    kill_after = float(command.get("kill_after", KILL_AFTER))
                     open_input = False
         while children:
             try:
@@ -162,9 +205,13 @@ def main(argv: list[str] | None = None) -> int:
             flow_run_id = children.pop(pid, None)
             if flow_run_id is not None:
                 code = os.waitstatus_to_exitcode(status)
-                _send({"event": "exited", "flow_run_id": flow_run_id, "pid": pid, "code": code})
+                with contextlib.suppress(OSError):  # the listener may be gone
+                    _send({"event": "exited", "flow_run_id": flow_run_id, "pid": pid, "code": code})
     return 0
 
 
 if __name__ == "__main__":  # pragma: no cover - run as a process
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # not the interpreter's shutdown: seconds of garbage collection, a bound's worth

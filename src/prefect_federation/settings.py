@@ -84,3 +84,17 @@ class ListenerSettings(BaseSettings):
         description="Seconds between heartbeat events to Prefect (default 300: as rare as the "
         "15-minute silence alert allows; the alert's window is 3 intervals).",
     )
+    stop_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=3600,
+        description="After SIGTERM, SIGINT or SIGHUP the process exits within this many seconds "
+        "(below `docker stop`'s 10): it receives nothing new at once; the batch in flight and "
+        "the flow runs it executes may finish until shortly before, then are abandoned "
+        "(messages are redelivered, runs terminated and marked Crashed).",
+    )
+    ready_file: Path | None = Field(
+        default=None,
+        description="Write the listener's pid to this file once it has received from its queue "
+        "(and is long-polling); removed when it stops. What the demo and tests wait for.",
+    )

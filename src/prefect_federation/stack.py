@@ -1,6 +1,8 @@
 """Local processes for the demo and the end-to-end tests: moto server, Prefect server, workers,
 listeners. Every process gets a free port and its own process group, is recorded in a pid file,
 and is stopped (TERM, then KILL) on exit, so a leftover from a crashed run never breaks the next.
+If the process that owns the stack dies without stopping it, a reaper process stops them
+(`prefect_federation.reaper`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ManagedProcess", "Stack", "free_port", "quiet_env", "wait_for_http"]
+from prefect_federation.reaper import Reaper
+
+__all__ = [
+    "READY_FILE_ENV",
+    "ManagedProcess",
+    "Stack",
+    "free_port",
+    "quiet_env",
+    "wait_for_http",
+]
 
 
 def free_port() -> int:
@@ -60,14 +71,27 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s (last error: {last})")
 
 
+READY_FILE_ENV = "PREFECT_FEDERATION_LISTENER_READY_FILE"
+"""Where a listener writes its pid once it has received from its queue (see `Stack.start`)."""
+
+
 @dataclass
 class ManagedProcess:
-    """A child process in its own process group, with its output in a log file."""
+    """A child process in its own process group, with its output in a log file.
+
+    The log file is appended to across runs; `output()` is what this process wrote, never a
+    previous run's lines.
+    """
 
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes] = field(repr=False)
+    log_offset: int = 0
+    ready_file: Path | None = None
+    infrastructure: bool = False
+    term_group: bool = True
+    on_stopped: Callable[[ManagedProcess], None] | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int:
@@ -76,38 +100,77 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM the whole group; SIGKILL what is left after `grace` seconds."""
+    def ready(self) -> bool:
+        """True once the process wrote its own pid to its ready file (a listener: after its
+        first receive from its queue). A process without a ready file is never ready."""
+        if self.ready_file is None:
+            return False
+        try:
+            return self.ready_file.read_text().split()[:1] == [str(self.pid)]
+        except OSError:
+            return False
+
+    def terminate(self) -> None:
+        """SIGTERM the process group, or only the process when it stops its own children
+        (`term_group=False`: a listener lets its flow runs finish within its stop bound)."""
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        # children that outlived their parent (e.g. a flow run) in the same group
+                if self.term_group:
+                    os.killpg(self.popen.pid, signal.SIGTERM)
+                else:
+                    os.kill(self.popen.pid, signal.SIGTERM)
+
+    def wait_or_kill(self, deadline: float) -> None:
+        """Wait for the process until `deadline` (monotonic), then SIGKILL its whole group,
+        which also takes what it left behind (e.g. a flow run it started)."""
+        try:
+            self.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(5)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.log_file.close()
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)
+        if self.on_stopped is not None:
+            self.on_stopped(self)
+            self.on_stopped = None
 
-    def tail(self, lines: int = 30) -> str:
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM (see `terminate`); SIGKILL the group if it is not gone after `grace` seconds."""
+        self.terminate()
+        self.wait_or_kill(time.monotonic() + grace)
+
+    def output(self) -> str:
+        """What this process wrote to its log (not what earlier runs left in the file)."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            with self.log_path.open("rb") as handle:
+                handle.seek(self.log_offset)
+                return handle.read().decode(errors="replace")
         except OSError:
             return ""
 
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
+
 
 class Stack:
-    """The processes of one demo or test run, stopped together."""
+    """The processes of one demo or test run, stopped together.
 
-    def __init__(self, home: Path) -> None:
+    A reaper process (`prefect_federation.reaper`) watches them too: if this process dies without
+    `stop()` (SIGKILL, a closed terminal, a test run stopped by a CI time-out), it stops them.
+    """
+
+    def __init__(self, home: Path, grace: float = 10.0) -> None:
         self.home = home
+        self.grace = grace
         self.logs = home / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.pid_file = home / "pids"
         self.processes: list[ManagedProcess] = []
+        self._reaper: Reaper | None = None
         self.kill_leftovers()
 
     def kill_leftovers(self) -> list[int]:
@@ -124,29 +187,92 @@ class Stack:
         self.pid_file.unlink(missing_ok=True)
         return killed
 
+    def ready_file(self, name: str) -> Path:
+        return self.home / "run" / f"{name}.ready"
+
     def start(
         self,
         name: str,
         args: list[str],
         env: Mapping[str, str],
         cwd: Path | None = None,
+        *,
+        ready_file: bool = False,
+        infrastructure: bool = False,
+        term_group: bool = True,
     ) -> ManagedProcess:
+        """Start `args` in its own session, output appended to `logs/<name>.log`.
+
+        With `ready_file`, the process is told (`PREFECT_FEDERATION_LISTENER_READY_FILE`) where to
+        write its pid when it is ready; a file left by an earlier run is removed first.
+        `infrastructure` processes (servers) are stopped after the others; `term_group`: see
+        `ManagedProcess.terminate`.
+        """
+        if self._reaper is None:
+            self._reaper = Reaper(self.pid_file, self.logs / "reaper.log", self.grace)
+        env = dict(env)
+        ready_path = None
+        if ready_file:
+            ready_path = self.ready_file(name)
+            ready_path.parent.mkdir(parents=True, exist_ok=True)
+            ready_path.unlink(missing_ok=True)
+            env[READY_FILE_ENV] = str(ready_path)
         log_path = self.logs / f"{name}.log"
         log_file = log_path.open("ab")
+        log_file.write(f"---- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
+        log_file.flush()
+        offset = log_file.tell()
         popen = subprocess.Popen(
             args,
-            env=dict(env),
+            env=env,
             cwd=cwd,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        process = ManagedProcess(name, popen, log_path, log_file)
+        self._reaper.watch(popen.pid)
+        process = ManagedProcess(
+            name,
+            popen,
+            log_path,
+            log_file,
+            log_offset=offset,
+            ready_file=ready_path,
+            infrastructure=infrastructure,
+            term_group=term_group,
+            on_stopped=self._forget,
+        )
         self.processes.append(process)
         with self.pid_file.open("a") as handle:
             handle.write(f"{popen.pid}\n")
         return process
+
+    def _forget(self, process: ManagedProcess) -> None:
+        if self._reaper is not None:
+            self._reaper.forget(process.pid)
+
+    def wait_ready(
+        self,
+        processes: list[ManagedProcess],
+        timeout: float,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Wait until every process is `ready()`; `check` may raise to give up early.
+
+        Raises TimeoutError naming the processes that are not ready.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if check is not None:
+                check()
+            waiting = [p for p in processes if not p.ready()]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                names = ", ".join(p.name for p in waiting)
+                raise TimeoutError(f"not ready within {timeout:.0f}s: {names}")
+            time.sleep(0.1)
 
     def start_moto(self, port: int | None = None) -> tuple[ManagedProcess, str]:
         port = port or free_port()
@@ -154,6 +280,7 @@ class Stack:
             "moto",
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             quiet_env(),
+            infrastructure=True,
         )
         url = f"http://127.0.0.1:{port}"
         wait_for_http(f"{url}/moto-api/", 30, process.popen)
@@ -180,17 +307,32 @@ class Stack:
         env.pop("PREFECT_API_URL", None)
         prefect = str(Path(sys.executable).with_name("prefect"))
         process = self.start(
-            name, [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env
+            name,
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env,
+            infrastructure=True,
         )
         api = f"http://127.0.0.1:{port}/api"
         wait_for_http(f"{api}/health", timeout, process.popen)
         return process, api
 
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+    def stop(self, grace: float | None = None) -> None:
+        """Stop every process: first the listeners and workers, all at once, while the servers
+        they report to are still up; then the servers. Each layer gets `grace` seconds after
+        SIGTERM before SIGKILL (longer than a listener's own stop bound)."""
+        grace = self.grace if grace is None else grace
+        for layer in (False, True):
+            processes = [p for p in reversed(self.processes) if p.infrastructure is layer]
+            for process in processes:
+                process.terminate()
+            deadline = time.monotonic() + grace
+            for process in processes:
+                process.wait_or_kill(deadline)
         self.processes.clear()
         self.pid_file.unlink(missing_ok=True)
+        if self._reaper is not None:
+            self._reaper.release()
+            self._reaper = None
 
     def __enter__(self) -> Stack:
         return self

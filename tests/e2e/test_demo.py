@@ -6,10 +6,16 @@ parameters the declarations render from the events.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+import select
+import signal
 import subprocess
 import sys
+import termios
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -18,6 +24,7 @@ import pytest
 
 from prefect_federation.demo import DEMO_CHAIN
 from prefect_federation.labels import correlation_tag
+from prefect_federation.reaper import die_with_parent, group_members
 from prefect_federation.stack import Stack, quiet_env
 
 pytestmark = pytest.mark.e2e
@@ -138,3 +145,95 @@ def test_federated_demo_chains_domains_across_two_prefect_servers(tmp_path: Path
         assert f"{server}/events?events=prefect-federation.event.received" in output
     assert "a listener that runs its flows (pushed, forked warm) per domain" in output
     assert processes_using(tmp_path) == []
+
+
+# -- stopped the ways people stop it ------------------------------------------------------------
+
+
+def live_members(groups: list[int]) -> list[int]:
+    return [pid for group in groups for pid in group_members(group)]
+
+
+def start_in_a_terminal(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """`prefect-federation demo` as a terminal's session leader (a pty: closing its master side
+    is closing the terminal window); it also dies with this test process."""
+    master, slave = os.openpty()
+
+    def as_terminal_session() -> None:  # in the child, after setsid (start_new_session)
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        die_with_parent()
+
+    cli = str(Path(sys.executable).with_name("prefect-federation"))
+    process = subprocess.Popen(
+        [cli, "demo", "--home", str(home)],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=as_terminal_session,  # a test, started from the main thread
+    )
+    os.close(slave)
+    return process, master
+
+
+def read_until(master: int, text: str, timeout: float, process: subprocess.Popen[bytes]) -> str:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        assert process.poll() is None, seen.decode(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, seen.decode(errors="replace")[-3000:]
+        readable, _, _ = select.select([master], [], [], 0.5)
+        if readable:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("how", ["terminal closed", "SIGKILL"])
+def test_a_demo_stopped_by_closing_its_terminal_or_sigkill_leaves_no_process_behind(
+    how: str, tmp_path: Path
+) -> None:
+    """Closing the terminal (SIGHUP) stops every process as Ctrl-C does; a demo killed outright
+    takes them with it too (its stack's reaper). Checked once every listener is ready: moto, the
+    Prefect server, 5 listeners and their 5 fork servers are running."""
+    env = quiet_env()
+    for name in ("AWS_ENDPOINT_URL", "PREFECT_API_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
+        env.pop(name, None)
+    process, master = start_in_a_terminal(tmp_path, env)
+    groups: list[int] = []
+    try:
+        read_until(master, "per domain (logs in", 400, process)
+        groups = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
+        running = live_members(groups)
+        assert len(running) >= 12, running  # moto, Prefect, 5 listeners, 5 fork servers
+
+        if how == "SIGKILL":
+            process.kill()
+        else:
+            os.close(master)
+            master = -1
+        process.wait(60)
+
+        deadline = time.monotonic() + 60
+        while live_members(groups) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert live_members(groups) == [], f"{how}: still running"
+        if how == "terminal closed":
+            assert process.returncode == 0  # stopped, not killed by SIGHUP
+        deadline = time.monotonic() + 10
+        while (tmp_path / "pids").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not (tmp_path / "pids").exists()
+        assert processes_using(tmp_path) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        if master >= 0:
+            os.close(master)

@@ -1,11 +1,15 @@
-"""The listener as a process: `prefect-federation listen` end to end, and how it stops."""
+"""The listener as a process: `prefect-federation listen` end to end, when it is ready, and how
+it stops: within its bound (8 s by default) after SIGTERM, SIGINT or SIGHUP, even while it
+long-polls or executes a long flow run, and never leaving its fork server or flow runs behind."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,15 @@ from prefect_federation.chain import chain_runs
 from prefect_federation.declarations import load_federation
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
-from prefect_federation.settings import FederationSettings
-from prefect_federation.stack import quiet_env
+from prefect_federation.reaper import group_members
+from prefect_federation.settings import FederationSettings, ListenerSettings
+from prefect_federation.stack import ManagedProcess, Stack, quiet_env
 from prefect_federation.testing import make_event
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+STOP_BOUND = ListenerSettings().stop_timeout_seconds
 
 
 def score(snapshot_date: str) -> None:
@@ -53,28 +61,40 @@ def domain_dir(tmp_path: Path, make_deployment: Any) -> Path:
     return tmp_path
 
 
-def start_listener(domain_dir: Path, prefix: str, prefect_api: str, log: Path) -> Any:
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """The test's listener processes: stopped at the end, pass or fail, and by the stack's
+    reaper if this test run itself is killed."""
+    with Stack(tmp_path / "stack") as stack:
+        yield stack
+
+
+def launch(
+    stack: Stack, declarations: Path, prefix: str, prefect_api: str, *args: str
+) -> ManagedProcess:
+    """`prefect-federation listen --domain scoring ARGS`; waits until it is ready."""
     env = quiet_env(
         {
             "PREFECT_API_URL": prefect_api,
-            "PREFECT_FEDERATION_DECLARATIONS": str(domain_dir),
+            "PREFECT_FEDERATION_DECLARATIONS": str(declarations),
             "PREFECT_FEDERATION_NAME_PREFIX": prefix,
             "PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS": "1",
         }
     )
     cli = str(Path(sys.executable).with_name("prefect-federation"))
-    handle = log.open("wb")
-    process = subprocess.Popen(
-        [cli, "listen", "--domain", "scoring", "--wait-time", "2"],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
+    process = stack.start(
+        "listener",
+        [cli, "listen", "--domain", "scoring", *args],
+        env,
+        cwd=ROOT,
+        ready_file=True,
+        term_group=False,
     )
-    deadline = time.monotonic() + 60
-    while "polling" not in log.read_text():
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
+
+    def still_running() -> None:
+        assert process.alive(), process.output()
+
+    stack.wait_ready([process], 120, check=still_running)
     return process
 
 
@@ -85,29 +105,24 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
     name_prefix: str,
     prefect_api: str,
     domain_dir: Path,
-    tmp_path: Path,
+    stack: Stack,
 ) -> None:
     settings = FederationSettings(name_prefix=name_prefix)
     report = provision(load_federation(domain_dir), sns, sqs, settings)
-    log = tmp_path / "listener.log"
-    process = start_listener(domain_dir, name_prefix, prefect_api, log)
-    try:
-        envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-20"})
-        SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
-        deadline = time.monotonic() + 30
-        with get_client(sync_client=True) as client:
-            while not (runs := chain_runs(client, envelope.correlationid)):
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-        assert runs[0].parameters == {"snapshot_date": "2026-11-20"}
+    process = launch(stack, domain_dir, name_prefix, prefect_api, "--wait-time", "2")
+    envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-20"})
+    SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
+    deadline = time.monotonic() + 30
+    with get_client(sync_client=True) as client:
+        while not (runs := chain_runs(client, envelope.correlationid)):
+            assert time.monotonic() < deadline, process.output()
+            time.sleep(0.2)
+    assert runs[0].parameters == {"snapshot_date": "2026-11-20"}
 
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(15)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process.popen.send_signal(signal.SIGTERM)
+    code = process.popen.wait(15)
 
-    output = log.read_text()
+    output = process.output()
     assert code == 0, output
     assert "SIGTERM: finishing what is in flight, taking nothing new" in output
     assert "'runs_created': 1" in output
@@ -124,3 +139,194 @@ def test_a_listener_for_an_unknown_domain_exits_2_naming_it(
     assert result.returncode == 2
     assert "unknown domain 'billing'" in result.stderr
     assert "scoring" in result.stderr
+
+
+# -- readiness and stopping --------------------------------------------------------------------
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f}s: {what}")
+        time.sleep(0.05)
+
+
+def sleeper(seconds: float, path: str) -> None:
+    """The parameter schema of tests/flows/probe.py:sleep."""
+
+
+@pytest.fixture
+def sleeping_domain(tmp_path: Path, prefect_api: str, work_pool: str) -> Path:
+    """Domain `scoring` runs probe-sleep (tests/flows/probe.py) for customer-master.completed."""
+    from prefect.utilities.callables import parameter_schema
+
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("probe-sleep")
+        client.create_deployment(
+            flow_id=flow_id,
+            name="listener-stop",
+            work_pool_name=work_pool,
+            entrypoint="tests/flows/probe.py:sleep",
+            parameter_openapi_schema=parameter_schema(sleeper).model_dump_for_openapi(),
+            pull_steps=[
+                {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
+            ],
+        )
+    declarations = tmp_path / "declarations"
+    declarations.mkdir()
+    (declarations / "cm.yaml").write_text(
+        yaml.safe_dump(
+            {"domain": "customer-master", "publishes": [{"type": "customer-master.completed"}]}
+        )
+    )
+    (declarations / "scoring.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "domain": "scoring",
+                "subscribes": [
+                    {
+                        "event": "customer-master.completed",
+                        "deployment": "probe-sleep/listener-stop",
+                        "parameters": {
+                            "seconds": "{{ event.data.seconds }}",
+                            "path": "{{ event.data.path }}",
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    return declarations
+
+
+def stop_and_time(process: ManagedProcess, signum: int) -> float:
+    started = time.monotonic()
+    process.popen.send_signal(signum)
+    try:
+        process.popen.wait(STOP_BOUND + 30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running {STOP_BOUND + 30:.0f}s after {signum}") from None
+    took = time.monotonic() - started
+    print(f"stopped in {took:.2f}s after {signal.Signals(signum).name}")
+    return took
+
+
+def test_a_listener_is_ready_once_it_has_received_from_its_queue_and_says_so_in_its_ready_file(
+    aws_env: str,
+    sns: Any,
+    sqs: Any,
+    name_prefix: str,
+    prefect_api: str,
+    domain_dir: Path,
+    stack: Stack,
+) -> None:
+    settings = FederationSettings(name_prefix=name_prefix)
+    report = provision(load_federation(domain_dir), sns, sqs, settings)
+    process = launch(stack, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
+
+    assert process.ready_file is not None
+    assert process.ready_file.read_text().split() == [str(process.pid)]
+    output = process.output()
+    assert output.index("polling") < output.index("ready: received from its queue")
+    envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-21"})
+    SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
+    with get_client(sync_client=True) as client:
+        wait_until(lambda: chain_runs(client, envelope.correlationid), 60, "the run")
+
+    assert stop_and_time(process, signal.SIGTERM) < STOP_BOUND
+    assert process.popen.returncode == 0, process.output()
+    assert not process.ready_file.exists()  # a stopped listener is not ready
+
+
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_listener_in_a_long_poll_stops_within_its_bound_on_sigterm_sigint_and_sighup(
+    signum: signal.Signals,
+    aws_env: str,
+    sns: Any,
+    sqs: Any,
+    name_prefix: str,
+    prefect_api: str,
+    domain_dir: Path,
+    stack: Stack,
+) -> None:
+    provision(load_federation(domain_dir), sns, sqs, FederationSettings(name_prefix=name_prefix))
+    process = launch(stack, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
+
+    took = stop_and_time(process, signum)
+
+    output = process.output()
+    assert process.popen.returncode == 0, output
+    assert f"{signum.name}: finishing what is in flight, taking nothing new" in output
+    assert "stats: {" in output
+    assert took < STOP_BOUND, output
+
+
+def run_a_long_flow(
+    sns: Any, sqs: Any, name_prefix: str, declarations: Path, tmp_path: Path
+) -> Path:
+    """Publish the event that makes the listener execute probe-sleep for 120 s."""
+    report = provision(
+        load_federation(declarations), sns, sqs, FederationSettings(name_prefix=name_prefix)
+    )
+    started = tmp_path / "flow-started"
+    envelope = make_event("customer-master.completed", {"seconds": 120, "path": str(started)})
+    SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
+    return started
+
+
+def flow_run_of(started: Path) -> Any:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs()
+        return next(r for r in runs if r.parameters.get("path") == str(started))
+
+
+def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run_ends_crashed(
+    aws_env: str,
+    sns: Any,
+    sqs: Any,
+    name_prefix: str,
+    prefect_api: str,
+    sleeping_domain: Path,
+    tmp_path: Path,
+    stack: Stack,
+) -> None:
+    started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
+    process = launch(stack, sleeping_domain, name_prefix, prefect_api, "--execute")
+    wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
+    family = group_members(process.pid)
+    assert len(family) == 3, family  # the listener, its fork server, the flow run's child
+
+    took = stop_and_time(process, signal.SIGTERM)
+
+    output = process.output()
+    assert took < STOP_BOUND + 0.5, output
+    assert process.popen.returncode == 0, output
+    wait_until(lambda: not group_members(process.pid), 5, f"no survivor of {family}")
+    run = flow_run_of(started)
+    assert run.state is not None
+    assert run.state.type.value == "CRASHED", (run.state, output)
+
+
+def test_a_listener_killed_with_sigkill_takes_its_fork_server_and_flow_runs_with_it(
+    aws_env: str,
+    sns: Any,
+    sqs: Any,
+    name_prefix: str,
+    prefect_api: str,
+    sleeping_domain: Path,
+    tmp_path: Path,
+    stack: Stack,
+) -> None:
+    started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
+    process = launch(stack, sleeping_domain, name_prefix, prefect_api, "--execute")
+    wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
+    family = group_members(process.pid)
+    assert len(family) == 3, family
+
+    os.kill(process.pid, signal.SIGKILL)  # the listener only, not its group
+    process.popen.wait(5)
+
+    wait_until(lambda: not group_members(process.pid), 5, f"no survivor of {family}")

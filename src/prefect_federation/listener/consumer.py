@@ -139,6 +139,7 @@ class Listener:
         on_heartbeat: Callable[[Listener, str], None] | None = None,
         health_check: Callable[[], bool] | None = None,
         pause: Callable[[float], bool] | None = None,
+        on_ready: Callable[[Listener], None] | None = None,
     ) -> None:
         self.domain = domain
         self.queue = queue
@@ -148,6 +149,8 @@ class Listener:
         self.on_result = on_result
         self.on_heartbeat = on_heartbeat
         self.health_check = health_check or getattr(launcher, "healthy", None)
+        self.on_ready = on_ready
+        self.ready = threading.Event()
         self.stats = ListenerStats()
         self.stopping = threading.Event()
         # Waits out a back-off; True when the listener is stopping. Injectable (tests: no sleep).
@@ -363,12 +366,16 @@ class Listener:
             if free == 0 or self.stopping.is_set() or self._prefect_down.is_set():
                 continue
             try:
+                # the first receive does not wait: it proves the queue answers, and only then
+                # is the listener ready (and long-polling), not when it merely started
+                wait = self.settings.wait_time_seconds if self.ready.is_set() else 0
                 if self.queue.fifo:
-                    self.poll_once()
+                    self.poll_once(wait)
                 else:
-                    wait = self.settings.wait_time_seconds
                     self._dispatch(self.queue.receive(min(self.settings.max_messages, free), wait))
                 failures = 0
+                if not self.ready.is_set():
+                    self._announce_ready()
             except Exception as exc:  # receive failed: AWS unreachable or throttling
                 failures += 1
                 delay = min(30.0, 2.0 ** min(failures, 5))
@@ -428,6 +435,15 @@ class Listener:
                 future = self._pool.submit(self.handle, message)
                 self._in_flight[future] = started
                 future.add_done_callback(lambda f, m=message: finished(f, m))  # type: ignore[misc]
+
+    def _announce_ready(self) -> None:
+        self.ready.set()
+        logger.info("listener for domain %r ready: received from its queue", self.domain.domain)
+        if self.on_ready is not None:
+            try:
+                self.on_ready(self)
+            except Exception as exc:  # readiness reporting must never stop the listener
+                logger.warning("could not report readiness: %s", exc)
 
     def wait_heartbeat(self, timeout: float) -> None:
         """After `stop()`: wait for the last (`stopped`) heartbeat to be sent."""
