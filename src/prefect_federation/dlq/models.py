@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_federation.errors import EnvelopeParseError
-from prefect_federation.queue import DLQ_ATTRIBUTE_PREFIX
+from prefect_federation.queue import DLQ_ATTRIBUTE_PREFIX, string_attributes
 from prefect_federation.sns_envelope import is_sns_notification, unwrap_sns
 from prefect_federation.values import one_line, parse_time
 
@@ -129,11 +129,7 @@ def _int_or_none(value: str | None) -> int | None:
 def dead_letter_from_sqs(raw: MessageTypeDef) -> DeadLetter:
     """A DeadLetter from one message of a `receive_message` response (`QueueAdmin.scan`)."""
     system = raw.get("Attributes", {})
-    attributes = {
-        name: value["StringValue"]
-        for name, value in raw.get("MessageAttributes", {}).items()
-        if "StringValue" in value
-    }
+    attributes = string_attributes(raw)
     body = raw.get("Body", "")
     event_type, event_id, event_source = _event_fields(body, attributes)
 
