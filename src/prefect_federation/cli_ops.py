@@ -36,6 +36,7 @@ from prefect_federation.status import AgeSource, format_duration
 
 if TYPE_CHECKING:
     from prefect_federation.dlq import DeadLetterAction, DlqReport, DomainQueues
+    from prefect_federation.queue_admin import SqsQueueAdmin
     from prefect_federation.settings import FederationSettings
     from prefect_federation.status import DomainStatus
 
@@ -102,14 +103,16 @@ def _clients(settings: FederationSettings, *services: str) -> list[Any]:
     return [aws_client(credentials, service) for service in services]
 
 
-def _open_dlq(domain: str, credentials_block: str | None) -> tuple[Any, DomainQueues]:
-    """The SQS client and the domain's queues, found by name; exit 2 when they do not exist."""
+def _open_dlq(domain: str, credentials_block: str | None) -> tuple[SqsQueueAdmin, DomainQueues]:
+    """The queue admin and the domain's queues, found by name; exit 2 when they do not exist."""
     from prefect_federation.dlq import locate_queues
+    from prefect_federation.queue_admin import SqsQueueAdmin
 
     try:
         settings = _settings(credentials_block=credentials_block)
         [sqs] = _clients(settings, "sqs")
-        return sqs, locate_queues(sqs, settings.name_prefix, domain)
+        admin = SqsQueueAdmin(sqs)
+        return admin, locate_queues(admin, settings.name_prefix, domain)
     except SETUP_ERRORS as exc:
         raise _fail(str(exc)) from exc
 
@@ -185,9 +188,9 @@ def list_command(
     """List the messages in the domain's DLQ (oldest first), without consuming them."""
     from prefect_federation.dlq import list_dead_letters
 
-    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    admin, queues = _open_dlq(domain, aws_credentials_block)
     try:
-        letters = list_dead_letters(sqs, queues.dlq_url, max=max_messages)
+        letters = list_dead_letters(admin, queues.dlq_url, max=max_messages)
     except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     if json_output:
@@ -228,9 +231,9 @@ def show_command(
     """Show one dead-lettered message in full: why, from where, its attributes and body."""
     from prefect_federation.dlq import find_dead_letter
 
-    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    admin, queues = _open_dlq(domain, aws_credentials_block)
     try:
-        letter = find_dead_letter(sqs, queues.dlq_url, message_id)
+        letter = find_dead_letter(admin, queues.dlq_url, message_id)
     except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     if letter is None:
@@ -278,11 +281,11 @@ def redrive_command(
     from prefect_federation.dlq import queue_depth, redrive
 
     wanted = _selection(message_ids, all_, "redrive")
-    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    admin, queues = _open_dlq(domain, aws_credentials_block)
     try:
-        total = queue_depth(sqs, queues.dlq_url) if wanted is None else len(wanted)
+        total = queue_depth(admin, queues.dlq_url) if wanted is None else len(wanted)
         with _progress(f"redriving to {queues.queue_name}", total) as advance:
-            report = redrive(sqs, queues.dlq_url, queues.queue_url, wanted, on_progress=advance)
+            report = redrive(admin, queues.dlq_url, queues.queue_url, wanted, on_progress=advance)
     except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     _report(
@@ -303,9 +306,9 @@ def purge_command(
     from prefect_federation.dlq import purge, queue_depth
 
     wanted = _selection(message_ids, all_, "purge")
-    sqs, queues = _open_dlq(domain, aws_credentials_block)
+    admin, queues = _open_dlq(domain, aws_credentials_block)
     try:
-        total = queue_depth(sqs, queues.dlq_url) if wanted is None else len(wanted)
+        total = queue_depth(admin, queues.dlq_url) if wanted is None else len(wanted)
     except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     if wanted is None and total == 0:
@@ -318,7 +321,7 @@ def purge_command(
             raise typer.Exit(1)
     try:
         with _progress(f"purging {queues.dlq_name}", total) as advance:
-            report = purge(sqs, queues.dlq_url, wanted, on_progress=advance)
+            report = purge(admin, queues.dlq_url, wanted, on_progress=advance)
     except AWS_ERRORS as exc:
         raise _fail(str(exc)) from exc
     _report(report, f"deleted {len(report.done)} message(s) from {queues.dlq_name}")
@@ -406,6 +409,7 @@ def status(
     Exits 1 when a domain is unhealthy."""
     from prefect_federation.declarations import load_federation
     from prefect_federation.errors import ConfigError
+    from prefect_federation.queue_admin import SqsQueueAdmin
     from prefect_federation.status import HealthThresholds, domain_status
 
     try:
@@ -436,7 +440,7 @@ def status(
                 statuses.append(
                     domain_status(
                         declaration,
-                        sqs,
+                        SqsQueueAdmin(sqs),
                         client,
                         name_prefix=settings.name_prefix,
                         thresholds=thresholds,

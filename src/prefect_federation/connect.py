@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -10,8 +10,11 @@ from prefect_federation.aws import aws_client, credentials_or_environment
 from prefect_federation.errors import AwsThrottled, ConfigError
 from prefect_federation.naming import queue_name, topic_name
 from prefect_federation.publisher import SnsPublisher
+from prefect_federation.queue_admin import SqsQueueAdmin
 
 if TYPE_CHECKING:  # not imported at run time: `publish` needs neither (nor YAML nor Jinja)
+    from mypy_boto3_sns import SNSClient
+
     from prefect_federation.declarations import DomainDeclaration
     from prefect_federation.queue import SqsQueueClient
     from prefect_federation.settings import FederationSettings
@@ -19,13 +22,9 @@ if TYPE_CHECKING:  # not imported at run time: `publish` needs neither (nor YAML
 __all__ = ["find_topic_arn", "open_publisher", "open_queue"]
 
 
-def find_topic_arn(sns: Any, name: str) -> str | None:
+def find_topic_arn(sns: SNSClient, name: str) -> str | None:
     """The ARN of the topic called `name`, if it exists."""
-    for page in sns.get_paginator("list_topics").paginate():
-        for topic in page.get("Topics", []):
-            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
-                return str(topic["TopicArn"])
-    return None
+    return SqsQueueAdmin(sns=sns).topic_arns().get(name)
 
 
 def open_publisher(
@@ -35,12 +34,12 @@ def open_publisher(
     sns = aws_client(credentials_or_environment(settings.aws_credentials_block), "sns")
     if topic_arn is None:
         try:
-            for fifo in (False, True):
-                topic_arn = find_topic_arn(sns, topic_name(settings.name_prefix, source, fifo))
-                if topic_arn:
-                    break
+            topics = SqsQueueAdmin(sns=sns).topic_arns()
         except (BotoCoreError, ClientError) as exc:
             raise AwsThrottled(f"cannot reach SNS to find the topic of {source!r}: {exc}") from exc
+        topic_arn = topics.get(topic_name(settings.name_prefix, source, False)) or topics.get(
+            topic_name(settings.name_prefix, source, True)
+        )
     if topic_arn is None:
         raise ConfigError(
             f"no topic for domain {source!r} (looked for "
@@ -56,12 +55,12 @@ def open_queue(declaration: DomainDeclaration, settings: FederationSettings) -> 
     sqs = aws_client(credentials_or_environment(settings.aws_credentials_block), "sqs")
     name = queue_name(settings.name_prefix, declaration.domain, declaration.fifo)
     try:
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-    except sqs.exceptions.QueueDoesNotExist:
+        url = SqsQueueAdmin(sqs).queue_url(name)
+    except (BotoCoreError, ClientError) as exc:
+        raise AwsThrottled(f"cannot reach SQS to find queue {name!r}: {exc}") from exc
+    if url is None:
         raise ConfigError(
             f"queue {name!r} of domain {declaration.domain!r} does not exist: run "
             "`prefect-federation provision`"
-        ) from None
-    except (BotoCoreError, ClientError) as exc:
-        raise AwsThrottled(f"cannot reach SQS to find queue {name!r}: {exc}") from exc
+        )
     return SqsQueueClient(sqs, url)

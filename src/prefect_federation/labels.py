@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
+
+from prefect_federation.values import parse_time
 
 if TYPE_CHECKING:
     from prefect_federation.events import EventEnvelope
@@ -150,7 +152,7 @@ def read_run_event(labels: Mapping[str, object] | None) -> RunEvent:
         event_id=_uuid(found.get(EVENT_ID)),
         event_type=found.get(EVENT_TYPE),
         event_source=found.get(EVENT_SOURCE),
-        event_time=_time(found.get(EVENT_TIME)),
+        event_time=parse_time(found.get(EVENT_TIME)),
         correlation_id=_uuid(found.get(CORRELATION_ID)),
         causation_id=_uuid(found.get(CAUSATION_ID)),
     )
@@ -186,13 +188,3 @@ def _uuid(value: str | None) -> UUID | None:
         return UUID(value)
     except ValueError:
         return None
-
-
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ from prefect_federation.archive import default_archive_bucket, ensure_archive, v
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import ConfigError
 from prefect_federation.naming import dlq_name, queue_name, topic_name
+from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings
 
 __all__ = ["DomainResources", "ProvisionReport", "provision", "queue_policy", "save_blocks"]
@@ -100,6 +101,7 @@ class _Provisioner:
         self.settings = settings
         self.sns = sns
         self.sqs = sqs
+        self.admin = SqsQueueAdmin(sqs, sns=sns)  # finds queues and topics by name
         self.s3 = s3
         self.archive_bucket: str | None = None
         if s3 is not None:  # a bad bucket name fails here, before anything is created
@@ -116,11 +118,7 @@ class _Provisioner:
 
     def existing_topics(self) -> dict[str, str]:
         if self._topics is None:
-            self._topics = {}
-            for page in self.sns.get_paginator("list_topics").paginate():
-                for topic in page.get("Topics", []):
-                    arn = topic["TopicArn"]
-                    self._topics[arn.rsplit(":", 1)[-1]] = arn
+            self._topics = self.admin.topic_arns()
         return self._topics
 
     # -- topics ---------------------------------------------------------------------------------
@@ -168,10 +166,7 @@ class _Provisioner:
     # -- queues ---------------------------------------------------------------------------------
 
     def _queue_url(self, name: str) -> str | None:
-        try:
-            return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
-        except self.sqs.exceptions.QueueDoesNotExist:
-            return None
+        return self.admin.queue_url(name)
 
     def _ensure_queue(self, name: str, attributes: dict[str, str], kind: str) -> tuple[str, str]:
         url = self._queue_url(name)

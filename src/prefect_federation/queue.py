@@ -14,6 +14,7 @@ from prefect_federation.errors import AwsThrottled, ConfigError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 __all__ = ["DLQ_ATTRIBUTE_PREFIX", "QueueClient", "ReceivedMessage", "SqsQueueClient"]
 
@@ -75,6 +76,15 @@ def _aws_call(what: str, call: Any, **kwargs: Any) -> Any:
         raise
     except BotoCoreError as exc:
         raise AwsThrottled(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def string_attributes(raw: MessageTypeDef) -> dict[str, str]:
+    """The string message attributes of a received SQS message: name -> value."""
+    return {
+        name: value["StringValue"]
+        for name, value in raw.get("MessageAttributes", {}).items()
+        if "StringValue" in value
+    }
 
 
 def dead_letter_attributes(
@@ -180,11 +190,7 @@ class SqsQueueClient:
     @staticmethod
     def _to_message(raw: Any) -> ReceivedMessage:
         system = raw.get("Attributes", {})
-        attributes = {
-            name: value["StringValue"]
-            for name, value in raw.get("MessageAttributes", {}).items()
-            if "StringValue" in value
-        }
+        attributes = string_attributes(raw)
         sent = system.get("SentTimestamp")
         return ReceivedMessage(
             message_id=raw["MessageId"],

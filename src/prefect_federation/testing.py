@@ -15,17 +15,24 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 from prefect_federation.events import EventEnvelope, domain_of
 from prefect_federation.listener.launcher import RecordingLauncher
 from prefect_federation.publisher import InMemoryPublisher
 from prefect_federation.queue import ReceivedMessage
+from prefect_federation.queue_admin import QueueCounts
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, MessageTypeDef
 
 __all__ = [
     "InMemoryPublisher",
     "InMemoryQueue",
+    "InMemoryQueueAdmin",
     "RecordingLauncher",
     "make_event",
     "make_event_body",
@@ -139,3 +146,141 @@ class InMemoryQueue:
     def depth(self) -> int:
         """Messages still in the queue."""
         return len(self.messages)
+
+
+class InMemoryQueueAdmin:
+    """A `QueueAdmin` over queues and topics in memory, with SQS's visibility timeouts.
+
+    A scanned message stays hidden until released, deleted, or `visibility_timeout` seconds of
+    the injected `clock` have passed. FIFO message groups are not held back. Put an exception in
+    `errors` under an operation's name (`"send"`, `"delete"`, `"scan"`, `"counts"`) to make that
+    operation fail.
+    """
+
+    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.clock = clock
+        self.queues: dict[str, dict[str, dict[str, Any]]] = {}  # url -> message id -> message
+        self.names: dict[str, str] = {}  # queue name -> url
+        self.topics: dict[str, str] = {}  # topic name -> ARN
+        self.errors: dict[str, Exception] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def create_queue(self, name: str) -> str:
+        """A new empty queue; returns its URL."""
+        url = f"https://sqs.in-memory/123456789012/{name}"
+        self.names[name] = url
+        self.queues.setdefault(url, {})
+        return url
+
+    def create_topic(self, name: str) -> str:
+        """A new topic; returns its ARN."""
+        self.topics[name] = f"arn:aws:sns:us-east-1:123456789012:{name}"
+        return self.topics[name]
+
+    def _fail(self, operation: str) -> None:
+        error = self.errors.get(operation)
+        if error is not None:
+            raise error
+
+    def queue_url(self, name: str) -> str | None:
+        return self.names.get(name)
+
+    def topic_arns(self) -> dict[str, str]:
+        return dict(self.topics)
+
+    def _visible(self, message: dict[str, Any], now: datetime) -> bool:
+        return message["hidden_until"] is None or message["hidden_until"] <= now
+
+    def counts(self, url: str) -> QueueCounts:
+        self._fail("counts")
+        with self._lock:
+            now = self.clock()
+            messages = list(self.queues[url].values())
+            visible = sum(self._visible(m, now) for m in messages)
+            return QueueCounts(visible=visible, in_flight=len(messages) - visible)
+
+    def scan(
+        self, url: str, max_messages: int, visibility_timeout: int, wait_seconds: int
+    ) -> list[MessageTypeDef]:
+        self._fail("scan")
+        with self._lock:
+            now = self.clock()
+            found: list[MessageTypeDef] = []
+            for message_id, message in self.queues[url].items():
+                if len(found) >= max(1, min(10, max_messages)):
+                    break
+                if not self._visible(message, now):
+                    continue
+                message["receives"] += 1
+                message["handle"] = f"{message_id}#{message['receives']}"
+                message["hidden_until"] = now + timedelta(seconds=visibility_timeout)
+                system = {
+                    "SentTimestamp": str(int(message["sent_at"].timestamp() * 1000)),
+                    "ApproximateReceiveCount": str(message["receives"]),
+                }
+                if message["group_id"] is not None:
+                    system["MessageGroupId"] = message["group_id"]
+                raw: dict[str, Any] = {
+                    "MessageId": message_id,
+                    "ReceiptHandle": message["handle"],
+                    "Body": message["body"],
+                    "Attributes": system,
+                }
+                if message["attributes"]:
+                    raw["MessageAttributes"] = json.loads(json.dumps(message["attributes"]))
+                found.append(raw)  # type: ignore[arg-type]  # SQS's shape, built by hand
+            return found
+
+    def _by_handle(self, url: str, handle: str) -> tuple[str, dict[str, Any]] | None:
+        return next(((i, m) for i, m in self.queues[url].items() if m["handle"] == handle), None)
+
+    def release(self, url: str, receipt_handles: Iterable[str]) -> None:
+        with self._lock:
+            for handle in receipt_handles:
+                found = self._by_handle(url, handle)
+                if found is not None:
+                    found[1]["hidden_until"] = None
+
+    def delete(self, url: str, receipt_handle: str) -> None:
+        self._fail("delete")
+        with self._lock:
+            found = self._by_handle(url, receipt_handle)
+            if found is not None:
+                del self.queues[url][found[0]]
+
+    def send(
+        self,
+        url: str,
+        body: str,
+        attributes: Mapping[str, MessageAttributeValueTypeDef] | None = None,
+        *,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Enqueue a message (string attributes only); returns its message id."""
+        self._fail("send")
+        with self._lock:
+            message_id = f"admin-{next(self._ids)}"
+            self.queues[url][message_id] = {
+                "body": body,
+                "attributes": {n: dict(v) for n, v in (attributes or {}).items()},
+                "group_id": group_id,
+                "deduplication_id": deduplication_id,
+                "sent_at": self.clock(),
+                "receives": 0,
+                "handle": None,
+                "hidden_until": None,
+            }
+            return message_id
+
+    def messages(self, url: str) -> list[dict[str, Any]]:
+        """What a queue holds (body, attributes, group_id, ...), oldest first."""
+        with self._lock:
+            return [{"message_id": i, **m} for i, m in self.queues[url].items()]
+
+
+if TYPE_CHECKING:
+    from prefect_federation.queue_admin import QueueAdmin
+
+    _in_memory_admin: type[QueueAdmin] = InMemoryQueueAdmin  # the double keeps to the role

@@ -11,6 +11,7 @@ import pytest
 
 from prefect_federation.declarations import DomainDeclaration, Federation, build_federation
 from prefect_federation.provision import ProvisionReport, provision
+from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings
 
 MAX_RECEIVE_COUNT = 7  # not the default (5), so a test can tell the setting was used
@@ -57,17 +58,10 @@ def provisioned(sns: Any, sqs: Any, federation_settings: FederationSettings) -> 
 def depth(sqs: Any) -> Depth:
     """(visible, in flight) messages of a queue, without a long poll."""
 
+    admin = SqsQueueAdmin(sqs)
+
     def run(queue_url: str) -> tuple[int, int]:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        counts = admin.counts(queue_url)
+        return counts.visible, counts.in_flight
 
     return run

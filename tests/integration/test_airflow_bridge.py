@@ -24,6 +24,7 @@ from prefect_federation.listener.launcher import RecordingLauncher
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import ReceivedMessage, SqsQueueClient
+from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings, ListenerSettings
 
 pytestmark = pytest.mark.integration
@@ -170,17 +171,8 @@ class Bridge:
         return listener
 
     def depth(self, queue_url: str) -> tuple[int, int]:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        counts = SqsQueueAdmin(self.sqs).counts(queue_url)
+        return counts.visible, counts.in_flight
 
 
 @pytest.fixture

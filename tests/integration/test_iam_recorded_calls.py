@@ -34,6 +34,7 @@ from prefect_federation.iam import (
     runtime_policy,
 )
 from prefect_federation.provision import provision
+from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings
 from prefect_federation.testing import make_event
 
@@ -313,11 +314,12 @@ def test_every_call_of_the_dlq_commands_is_permitted_by_the_operator_policy_and_
         listener_queue.delete(message)
     rec_sqs = recorder.client("sqs", aws_env)
 
-    queues = locate_queues(rec_sqs, settings.name_prefix, "scoring")
-    letters = list_dead_letters(rec_sqs, queues.dlq_url)
-    assert queue_depth(rec_sqs, queues.dlq_url) == 2
-    redriven = redrive(rec_sqs, queues.dlq_url, queues.queue_url, [letters[0].message_id])
-    purged = purge(rec_sqs, queues.dlq_url)
+    admin = SqsQueueAdmin(rec_sqs)
+    queues = locate_queues(admin, settings.name_prefix, "scoring")
+    letters = list_dead_letters(admin, queues.dlq_url)
+    assert queue_depth(admin, queues.dlq_url) == 2
+    redriven = redrive(admin, queues.dlq_url, queues.queue_url, [letters[0].message_id])
+    purged = purge(admin, queues.dlq_url)
 
     assert len(letters) == 2
     assert len(redriven.done) == 1

@@ -28,6 +28,7 @@ from prefect_federation.dlq import (
     redrive,
 )
 from prefect_federation.queue import SqsQueueClient
+from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.stack import quiet_env
 from prefect_federation.status import (
     AgeSource,
@@ -92,7 +93,7 @@ def declarations_of(domain: str, deployment: str = "ops-flow/ops") -> list[dict[
 @pytest.fixture
 def queues(provisioned: Provision, sqs: Any, domain: str, name_prefix: str) -> DomainQueues:
     provisioned(*declarations_of(domain))
-    return locate_queues(sqs, name_prefix, domain)
+    return locate_queues(SqsQueueAdmin(sqs), name_prefix, domain)
 
 
 def send_event(sqs: Any, queues: DomainQueues, day: str) -> None:
@@ -126,13 +127,8 @@ def dead_letter(sqs: Any, queues: DomainQueues, reasons: list[str]) -> list[str]
 
 
 def depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    """Visible + in flight."""
+    return SqsQueueAdmin(sqs).counts(url).held
 
 
 def receive_all(sqs: Any, url: str) -> list[dict[str, Any]]:
@@ -151,8 +147,8 @@ def test_a_dead_lettered_message_is_listed_with_its_reason_and_stays_in_the_dlq(
 ) -> None:
     [original_id] = dead_letter(sqs, queues, ["DeploymentNotFound: ops-flow/ops does not exist"])
 
-    first = list_dead_letters(sqs, queues.dlq_url)
-    second = list_dead_letters(sqs, queues.dlq_url)
+    first = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)
+    second = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)
 
     [letter] = first
     assert letter.reason == "DeploymentNotFound: ops-flow/ops does not exist"
@@ -163,10 +159,8 @@ def test_a_dead_lettered_message_is_listed_with_its_reason_and_stays_in_the_dlq(
     assert letter.dead_lettered_at is not None
     assert [d.message_id for d in second] == [letter.message_id]
     assert depth(sqs, queues.dlq_url) == 1
-    visible = sqs.get_queue_attributes(
-        QueueUrl=queues.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-    )["Attributes"]["ApproximateNumberOfMessages"]
-    assert visible == "1"  # made visible again at once, not after the visibility timeout
+    visible = SqsQueueAdmin(sqs).counts(queues.dlq_url).visible
+    assert visible == 1  # made visible again at once, not after the visibility timeout
 
 
 def test_listing_more_than_one_receive_returns_sees_every_message_once(
@@ -174,8 +168,8 @@ def test_listing_more_than_one_receive_returns_sees_every_message_once(
 ) -> None:
     dead_letter(sqs, queues, [f"reason {i}" for i in range(13)])
 
-    letters = list_dead_letters(sqs, queues.dlq_url)
-    capped = list_dead_letters(sqs, queues.dlq_url, max=4)
+    letters = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)
+    capped = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url, max=4)
 
     assert sorted(d.reason or "" for d in letters) == sorted(f"reason {i}" for i in range(13))
     assert len({d.message_id for d in letters}) == 13
@@ -186,7 +180,7 @@ def test_cli_dlq_list_and_show_print_the_reason_and_the_body(
     runner: CliRunner, sqs: Any, queues: DomainQueues
 ) -> None:
     dead_letter(sqs, queues, ["ParameterRenderError: parameters.day: 'day' is undefined"])
-    [letter] = list_dead_letters(sqs, queues.dlq_url)
+    [letter] = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)
 
     listed = runner.invoke(APP, ["dlq", "list", "--domain", queues.domain])
     shown = runner.invoke(APP, ["dlq", "show", letter.message_id, "--domain", queues.domain])
@@ -259,7 +253,7 @@ def test_cli_dlq_show_with_a_credentials_block_prints_no_prefect_events_worker_l
         aws_client_parameters=AwsClientParameters(endpoint_url=aws_env),
     ).save(block, overwrite=True)
     dead_letter(sqs, queues, ["EnvelopeParseError: not JSON"])
-    [letter] = list_dead_letters(sqs, queues.dlq_url)
+    [letter] = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)
     record = tmp_path / "events.txt"
     env = quiet_env({"PREFECT_API_URL": prefect_api, "PREFECT_FEDERATION_NAME_PREFIX": name_prefix})
     env.pop("AWS_ENDPOINT_URL")  # the block says where AWS is
@@ -287,7 +281,7 @@ def test_redrive_of_a_chosen_message_returns_it_without_federation_attributes_an
     runner: CliRunner, sqs: Any, queues: DomainQueues
 ) -> None:
     dead_letter(sqs, queues, ["deployment missing", "bad data"])
-    letters = {d.reason: d for d in list_dead_letters(sqs, queues.dlq_url)}
+    letters = {d.reason: d for d in list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)}
     chosen = letters["deployment missing"]
 
     result = runner.invoke(APP, ["dlq", "redrive", chosen.message_id, "--domain", queues.domain])
@@ -300,7 +294,7 @@ def test_redrive_of_a_chosen_message_returns_it_without_federation_attributes_an
         "type": f"{queues.domain}-up.done",
         "source": f"{queues.domain}-up",
     }
-    [left] = list_dead_letters(sqs, queues.dlq_url)
+    [left] = list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)
     assert left.reason == "bad data"
 
 
@@ -309,7 +303,7 @@ def test_a_redrive_can_name_the_message_by_its_id_in_the_source_queue(
 ) -> None:
     [original_id] = dead_letter(sqs, queues, ["gone"])
 
-    report = redrive(sqs, queues.dlq_url, queues.queue_url, [original_id])
+    report = redrive(SqsQueueAdmin(sqs), queues.dlq_url, queues.queue_url, [original_id])
 
     assert report.ok
     assert len(report.done) == 1
@@ -375,13 +369,14 @@ def test_purge_asks_first_and_a_no_deletes_nothing(
 
 def test_purge_of_chosen_ids_deletes_only_them(sqs: Any, queues: DomainQueues) -> None:
     dead_letter(sqs, queues, ["purge me", "keep me"])
-    letters = {d.reason: d for d in list_dead_letters(sqs, queues.dlq_url)}
+    letters = {d.reason: d for d in list_dead_letters(SqsQueueAdmin(sqs), queues.dlq_url)}
 
-    report = purge(sqs, queues.dlq_url, [letters["purge me"].message_id])
+    report = purge(SqsQueueAdmin(sqs), queues.dlq_url, [letters["purge me"].message_id])
 
     assert report.done == [letters["purge me"].message_id]
-    assert find_dead_letter(sqs, queues.dlq_url, letters["purge me"].message_id) is None
-    assert find_dead_letter(sqs, queues.dlq_url, letters["keep me"].message_id) is not None
+    admin = SqsQueueAdmin(sqs)
+    assert find_dead_letter(admin, queues.dlq_url, letters["purge me"].message_id) is None
+    assert find_dead_letter(admin, queues.dlq_url, letters["keep me"].message_id) is not None
 
 
 @pytest.mark.parametrize("command", ["redrive", "purge"])
@@ -416,8 +411,8 @@ def test_peeking_reads_the_age_of_the_oldest_message_and_leaves_it_visible(
     send_event(sqs, queues, "2026-11-02")
     later = datetime.now(UTC) + timedelta(seconds=30)  # the clock is an argument: no sleeping
 
-    age = oldest_age_by_peek(sqs, queues.queue_url, later)
-    observed = observe_queue(sqs, queues, later, age_source=AgeSource.peek)
+    age = oldest_age_by_peek(SqsQueueAdmin(sqs), queues.queue_url, later)
+    observed = observe_queue(SqsQueueAdmin(sqs), queues, later, age_source=AgeSource.peek)
 
     assert age is not None
     assert 30.0 <= age < 40
@@ -436,7 +431,7 @@ def test_cloudwatch_age_is_the_latest_datapoint_and_unknown_without_one(
     now = datetime.now(UTC)
     send_event(sqs, queues, "2026-11-01")
     unknown = observe_queue(
-        sqs, queues, now, age_source=AgeSource.cloudwatch, cloudwatch=cloudwatch
+        SqsQueueAdmin(sqs), queues, now, age_source=AgeSource.cloudwatch, cloudwatch=cloudwatch
     )
     for minutes_ago, value in [(5, 100.0), (1, 400.0)]:
         cloudwatch.put_metric_data(  # what SQS publishes on real AWS
@@ -517,7 +512,7 @@ def test_status_shows_the_dlq_and_is_unhealthy_then_healthy_after_fix_redrive_an
     declarations = declarations_of(domain, deployment)
     federation, _ = provisioned(*declarations)
     directory = write_declarations(tmp_path / "deployments", declarations)
-    queues = locate_queues(sqs, name_prefix, domain)
+    queues = locate_queues(SqsQueueAdmin(sqs), name_prefix, domain)
     launcher = PrefectLauncher()
     listener = Listener(
         federation.domain(domain),
@@ -598,7 +593,7 @@ def test_status_is_unhealthy_when_the_oldest_waiting_message_is_older_than_the_t
     declarations = declarations_of(domain)
     provisioned(*declarations)
     directory = write_declarations(tmp_path / "deployments", declarations)
-    queues = locate_queues(sqs, name_prefix, domain)
+    queues = locate_queues(SqsQueueAdmin(sqs), name_prefix, domain)
     send_event(sqs, queues, "2026-11-06")
     beat_at = datetime.now(UTC)
     emit_event(

@@ -34,6 +34,7 @@ from prefect_federation.listener.pipeline import RunRequest
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient
+from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings, ListenerSettings
 from prefect_federation.stack import Stack, free_port
 from prefect_federation.testing import InMemoryQueue, make_event
@@ -103,10 +104,7 @@ def chaos_federation() -> Any:
 
 def queue_depth(sqs: Any, queue_url: str) -> int:
     """Messages in a queue, visible or not."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return SqsQueueAdmin(sqs).counts(queue_url).held
 
 
 # -- 1. crash safety ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from prefect_federation.errors import (
 )
 from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
 from prefect_federation.labels import run_labels, run_tags
+from prefect_federation.sns_envelope import is_sns_notification, unwrap_sns
 from prefect_federation.templates import render_value
 
 __all__ = [
@@ -68,20 +69,6 @@ def _load_json_object(body: str, what: str, limit: int = MAX_EVENT_BYTES) -> dic
     return value
 
 
-def _unwrap_sns(document: dict[str, Any], attributes: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """An SNS notification (no raw delivery) -> (inner message, its attributes)."""
-    message = document.get("Message")
-    if not isinstance(message, str):
-        raise EnvelopeParseError("SNS notification has no string `Message` field")
-    raw_attributes = document.get("MessageAttributes") or {}
-    if not isinstance(raw_attributes, dict):
-        raise EnvelopeParseError("SNS notification's `MessageAttributes` is not an object")
-    for name, attribute in raw_attributes.items():
-        if isinstance(attribute, dict) and isinstance(attribute.get("Value"), str):
-            attributes.setdefault(name, attribute["Value"])
-    return message, attributes
-
-
 def _sns_timestamp(document: dict[str, Any]) -> datetime | None:
     stamp = document.get("Timestamp")
     if not isinstance(stamp, str):
@@ -91,10 +78,6 @@ def _sns_timestamp(document: dict[str, Any]) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
-
-
-def _is_sns_notification(document: dict[str, Any]) -> bool:
-    return document.get("Type") == "Notification" and "TopicArn" in document
 
 
 def _raw_envelope(
@@ -161,8 +144,8 @@ def parse_message(
         if size > MAX_EVENT_BYTES:
             raise too_large from None
         raise
-    if _is_sns_notification(document):
-        inner, attrs = _unwrap_sns(document, attrs)
+    if is_sns_notification(document):
+        inner, attrs = unwrap_sns(document, attrs)
         message_id = document.get("MessageId", message_id)
         sent_at = _sns_timestamp(document) or sent_at
         document = _load_json_object(inner, "SNS notification's Message")

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from prefect_federation.trace.records import FINAL_STATES, RunRecord
 from prefect_federation.trace.tree import ChainTrace, EventNode, RunNode
+from prefect_federation.values import one_line
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -80,12 +81,6 @@ def _run_label(run: RunNode) -> str:
     if run.message and run.state in FINAL_STATES - {"COMPLETED"}:
         text += f"\n[red]{escape(one_line(run.message, 200))}[/red]"
     return text
-
-
-def one_line(text: str, limit: int) -> str:
-    """`text` on one line, white space folded, cut to `limit` characters with `...`."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def summary_line(trace: ChainTrace) -> str:

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prefect_federation.trace.reader import RunReader
 from prefect_federation.trace.records import RunRecord, sort_time
-from prefect_federation.trace.render import one_line
 from prefect_federation.trace.tree import ChainTrace, build_trace, downstream_runs
+from prefect_federation.values import one_line
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
