@@ -499,7 +499,7 @@ def test_max_receive_count_and_dlq_url_are_read_from_the_redrive_policy(
 def test_a_queue_without_redrive_policy_has_no_dlq_and_dead_letter_refuses(
     sqs: Any, name_prefix: str
 ) -> None:
-    from prefect_federation.errors import AwsThrottled
+    from prefect_federation.errors import ConfigError
 
     url = sqs.create_queue(QueueName=f"{name_prefix}bare")["QueueUrl"]
     client = SqsQueueClient(sqs, url)
@@ -508,7 +508,7 @@ def test_a_queue_without_redrive_policy_has_no_dlq_and_dead_letter_refuses(
 
     assert client.max_receive_count() is None
     assert client.dlq_url is None
-    with pytest.raises(AwsThrottled, match="no dead-letter queue"):
+    with pytest.raises(ConfigError, match="no dead-letter queue"):
         client.dead_letter(message, "reason")
 
 
