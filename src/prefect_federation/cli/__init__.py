@@ -162,7 +162,7 @@ def publish(
     )
     print(envelope.id, flush=True)
     if wait:
-        from prefect_federation.cli_chain import wait_and_report
+        from prefect_federation.cli.chain import wait_and_report
 
         raise typer.Exit(
             wait_and_report(
@@ -347,10 +347,10 @@ def _save_blocks_per_server(
 
 
 def _register_commands() -> None:
-    from prefect_federation.cli_chain import alerts, trace
-    from prefect_federation.cli_iam import iam_policy
-    from prefect_federation.cli_ops import dlq_app, status
-    from prefect_federation.cli_replay import replay
+    from prefect_federation.cli.chain import alerts, trace
+    from prefect_federation.cli.iam import iam_policy
+    from prefect_federation.cli.ops import dlq_app, status
+    from prefect_federation.cli.replay import replay
 
     app.command("iam-policy")(iam_policy)
     app.add_typer(dlq_app, name="dlq")

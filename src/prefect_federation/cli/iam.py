@@ -1,6 +1,6 @@
 """`prefect-federation iam-policy`: print a domain's least-privilege IAM policy as JSON.
 
-Registered on the main app by `cli.py`; kept apart so that `cli.py` can import it at any point
+Registered on the main app by `cli/__init__.py`; kept apart so that `cli/__init__.py` can import it at any point
 (this module imports nothing from `cli.py`).
 """
 

@@ -1,7 +1,7 @@
 """Operator commands: `dlq list|show|redrive|purge` and `status`. Thin: each calls the library
 (`prefect_federation.dlq`, `prefect_federation.status`).
 
-Registered on the main app in `cli.py`:
+Registered on the main app in `cli/__init__.py`:
 
 ```python
 app.add_typer(dlq_app, name="dlq")

@@ -1,7 +1,7 @@
 """Chain commands: `trace`, `publish --wait` (its `wait_and_report`) and `alerts`. Thin: each
 calls the library (`prefect_federation.trace`, `prefect_federation.alerts`).
 
-Registered on the main app in `cli.py`:
+Registered on the main app in `cli/__init__.py`:
 
 ```python
 app.command()(trace)

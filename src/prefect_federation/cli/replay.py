@@ -1,6 +1,6 @@
 """`prefect-federation replay`: re-publish a domain's archived events with their original ids.
 
-Registered on the main app by `cli.py` (`app.command()(replay)`); imports nothing from `cli.py`
+Registered on the main app by `cli/__init__.py` (`app.command()(replay)`); imports nothing from `cli.py`
 and nothing of Prefect at import time.
 
 Exit codes: 0 done (also when the window holds no event); 1 stopped part-way (a publish failed;
