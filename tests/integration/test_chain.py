@@ -25,7 +25,7 @@ from prefect.states import Completed, Failed, Running
 from typer.testing import CliRunner
 
 from prefect_federation.alerts import automation_name, ensure_listener_silence_automation
-from prefect_federation.cli_chain import alerts, trace, wait_and_report
+from prefect_federation.cli.chain import alerts, trace, wait_and_report
 from prefect_federation.declarations import DomainDeclaration
 from prefect_federation.errors import ConfigError
 from prefect_federation.events import EventEnvelope

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from prefect_federation.cli_iam import iam_policy
+from prefect_federation.cli.iam import iam_policy
 
 pytestmark = pytest.mark.integration
 

@@ -128,6 +128,24 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
     assert "'runs_created': 1" in output
 
 
+def test_run_listener_once_turns_a_waiting_event_into_a_run_without_typer(
+    aws_env: str, sns: Any, sqs: Any, name_prefix: str, prefect_api: str, domain_dir: Path
+) -> None:
+    from prefect_federation.listener.service import run_listener
+
+    settings = FederationSettings(name_prefix=name_prefix, declarations=domain_dir)
+    report = provision(load_federation(domain_dir), sns, sqs, settings)
+    envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-21"})
+    SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
+
+    code = run_listener("scoring", settings, once=True, wait_time=5)
+
+    assert code == 0
+    with get_client(sync_client=True) as client:
+        runs = chain_runs(client, envelope.correlationid)
+    assert [r.parameters for r in runs] == [{"snapshot_date": "2026-11-21"}]
+
+
 def test_a_listener_for_an_unknown_domain_exits_2_naming_it(
     aws_env: str, domain_dir: Path, prefect_api: str
 ) -> None:

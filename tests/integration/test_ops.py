@@ -18,7 +18,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from prefect_federation.cli_ops import dlq_app, status
+from prefect_federation.cli.ops import dlq_app, status
 from prefect_federation.dlq import (
     DomainQueues,
     find_dead_letter,

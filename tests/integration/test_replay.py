@@ -25,7 +25,7 @@ from prefect_federation.archive import (
     topic_name_of,
 )
 from prefect_federation.chain import chain_runs
-from prefect_federation.cli_replay import replay as replay_command
+from prefect_federation.cli.replay import replay as replay_command
 from prefect_federation.declarations import Federation
 from prefect_federation.events import EventEnvelope
 from prefect_federation.labels import EVENT_ID_TAG, tag_value

@@ -16,7 +16,7 @@ import typer
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from typer.testing import CliRunner
 
-from prefect_federation.cli_iam import iam_policy
+from prefect_federation.cli.iam import iam_policy
 from prefect_federation.declarations import (
     DomainDeclaration,
     Federation,

@@ -159,6 +159,6 @@ def test_a_moment_that_is_neither_iso_nor_an_age_says_which_forms_work() -> None
 
 
 def test_the_replay_command_module_imports_without_prefect() -> None:
-    code = "import sys, prefect_federation.cli_replay; print('prefect' in sys.modules)"
+    code = "import sys, prefect_federation.cli.replay; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

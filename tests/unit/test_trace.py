@@ -549,7 +549,7 @@ def test_a_settled_chain_at_the_timeout_is_judged_by_its_states_not_timed_out() 
 
 
 def test_wait_and_report_exits_2_naming_declarations_that_do_not_exist(tmp_path: Any) -> None:
-    from prefect_federation.cli_chain import wait_and_report
+    from prefect_federation.cli.chain import wait_and_report
 
     out = io.StringIO()
     missing = tmp_path / "nowhere"

@@ -1,7 +1,6 @@
 """`prefect-federation replay`: re-publish a domain's archived events with their original ids.
 
-Registered on the main app by `cli.py` (`app.command()(replay)`); imports nothing from `cli.py`
-and nothing of Prefect at import time.
+Imports nothing of Prefect at import time.
 
 Exit codes: 0 done (also when the window holds no event); 1 stopped part-way (a publish failed;
 replaying again is safe); 2 usage or configuration error (bad time, no topic, no bucket).
@@ -9,49 +8,33 @@ replaying again is safe); 2 usage or configuration error (bad time, no topic, no
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from prefect_federation.cli._common import (
+    CredentialsOpt,
+    JsonOpt,
+    SourceAliasOpt,
+    VerboseOpt,
+    build_settings,
+    configure_logging,
+    console,
+    fail,
+    progress_bar,
+    renamed_option,
+)
 from prefect_federation.errors import FederationError
 
 if TYPE_CHECKING:
     from prefect_federation.replay import ReplayReport
-    from prefect_federation.settings import FederationSettings
 
 __all__ = ["replay"]
-
-console = Console()
-err_console = Console(stderr=True)
-
-CredentialsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--aws-credentials-block",
-        help="Name of a prefect-aws AwsCredentials block (default: the AWS environment).",
-    ),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings(credentials_block: str | None) -> FederationSettings:
-    from prefect_federation.settings import FederationSettings
-
-    overrides: dict[str, Any] = {}
-    if credentials_block is not None:
-        overrides["aws_credentials_block"] = credentials_block
-    return FederationSettings(**overrides)
 
 
 def _when(moment: datetime) -> str:
@@ -75,9 +58,13 @@ def _events_table(report: ReplayReport) -> Table:
 
 
 def replay(
-    source: Annotated[
-        str, typer.Option("--source", help="The producing domain whose events to re-publish.")
-    ],
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", help="The publishing domain whose events to re-publish.", show_default=False
+        ),
+    ] = None,
+    source: SourceAliasOpt = None,
     event_type: Annotated[
         str | None, typer.Option("--type", help="Only events of this type.")
     ] = None,
@@ -104,6 +91,8 @@ def replay(
         ),
     ] = None,
     aws_credentials_block: CredentialsOpt = None,
+    json_output: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Re-publish a domain's archived events, unchanged (original ids): consumers that already
     ran for an event start nothing; a domain that subscribed later starts its runs."""
@@ -121,44 +110,40 @@ def replay(
     from prefect_federation.replay import parse_when
     from prefect_federation.replay import replay as do_replay
 
+    domain = renamed_option(domain, source, new="--domain", old="--source")
+    if domain is None:
+        raise fail("give the domain whose events to re-publish: --domain")
+    if verbose:
+        configure_logging(verbose)
     now = datetime.now(UTC)
     try:
         start = parse_when(since, now)
         end = parse_when(until, now) if until is not None else now
     except ValueError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if start >= end:
-        raise _fail(f"--since ({_when(start)}) must be before --until ({_when(end)})")
+        raise fail(f"--since ({_when(start)}) must be before --until ({_when(end)})")
     if correlation_id is not None:
         try:
             UUID(correlation_id)
         except ValueError:
-            raise _fail(f"--correlation-id {correlation_id!r} is not a UUID") from None
+            raise fail(f"--correlation-id {correlation_id!r} is not a UUID") from None
     try:
-        settings = _settings(aws_credentials_block)
+        settings = build_settings(None, aws_credentials_block)
         bucket = (
             validate_bucket_name(archive_bucket)
             if archive_bucket
             else default_archive_bucket(settings.name_prefix)
         )
-        publisher = open_publisher(source, settings)
+        publisher = open_publisher(domain, settings)
         s3 = aws_client(credentials_or_environment(settings.aws_credentials_block), "s3")
     except (FederationError, ValidationError, ValueError, BotoCoreError, ClientError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     topic = topic_name_of(publisher.topic_arn)
     where = f"s3://{bucket}/{topic}/"
 
     failure: tuple[str, int] | None = None  # reported once the progress bar is gone
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    ) as progress:
-        task = progress.add_task(f"reading {where}", total=None)
+    with progress_bar(f"reading {where}", None) as (progress, task):
 
         def on_event(_envelope: Any, done: int, total: int) -> None:
             verb = "selected" if dry_run else f"re-publishing to {topic}"
@@ -181,7 +166,10 @@ def replay(
         except (FederationError, ValueError, BotoCoreError, ClientError) as exc:
             failure = (str(exc), 2)
     if failure is not None:
-        raise _fail(*failure)
+        raise fail(*failure)
+    if json_output:
+        print(_report_json(report))
+        return
 
     window = f"{_when(start)} .. {_when(end)}"
     skipped = (
@@ -203,4 +191,21 @@ def replay(
     console.print(
         f"re-published {report.published} events from {topic} ({window}{skipped})",
         highlight=False,
+    )
+
+
+def _report_json(report: ReplayReport) -> str:
+    """The replay as JSON: the window, what was selected (oldest first) and what was sent."""
+    events = [json.loads(envelope.model_dump_json(by_alias=True)) for envelope in report.events]
+    return json.dumps(
+        {
+            "topic": report.topic_name,
+            "since": report.since.isoformat(),
+            "until": report.until.isoformat(),
+            "dry_run": report.dry_run,
+            "published": report.published,
+            "duplicates": report.duplicates,
+            "events": events,
+        },
+        indent=2,
     )

@@ -1,13 +1,6 @@
 """Operator commands: `dlq list|show|redrive|purge` and `status`. Thin: each calls the library
 (`prefect_federation.dlq`, `prefect_federation.status`).
 
-Registered on the main app in `cli.py`:
-
-```python
-app.add_typer(dlq_app, name="dlq")
-app.command()(status)
-```
-
 Exit codes: 0 done / healthy; 1 something asked for was not done, or a domain is unhealthy;
 2 usage or configuration error (unknown domain, queue not provisioned, AWS unreachable).
 """
@@ -18,18 +11,27 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from prefect_federation.cli._common import (
+    CredentialsOpt,
+    DeclarationsOpt,
+    DomainFilterOpt,
+    DomainOpt,
+    JsonOpt,
+    console,
+    err_console,
+    progress_bar,
+)
+from prefect_federation.cli._common import build_settings as _settings
+from prefect_federation.cli._common import fail as _fail
 from prefect_federation.errors import FederationError
 from prefect_federation.heartbeat import SILENCE_HEARTBEATS
 from prefect_federation.status import AgeSource, format_duration
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["dlq_app", "status"]
 
-console = Console()
-err_console = Console(stderr=True)
-
 NO_REASON = "(no reason recorded: SQS moved it after maxReceiveCount receives)"
 
 dlq_app = typer.Typer(
@@ -54,14 +53,6 @@ dlq_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DomainOpt = Annotated[str, typer.Option("--domain", help="The domain whose DLQ to work on.")]
-CredentialsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--aws-credentials-block",
-        help="Name of a prefect-aws AwsCredentials block (default: the AWS environment).",
-    ),
-]
 IdsArg = Annotated[
     list[str] | None,
     typer.Argument(
@@ -76,24 +67,6 @@ AWS_ERRORS: tuple[type[Exception], ...] = (FederationError, BotoCoreError, Clien
 """What a command reports as `error: ...` (exit 2) rather than a traceback."""
 SETUP_ERRORS: tuple[type[Exception], ...] = (*AWS_ERRORS, ValueError)
 """The same, plus bad settings or declarations (pydantic's ValidationError is a ValueError)."""
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings(
-    declarations: Path | None = None, credentials_block: str | None = None
-) -> FederationSettings:
-    from prefect_federation.settings import FederationSettings
-
-    overrides: dict[str, Any] = {}
-    if declarations is not None:
-        overrides["declarations"] = declarations
-    if credentials_block is not None:
-        overrides["aws_credentials_block"] = credentials_block
-    return FederationSettings(**overrides)
 
 
 def _clients(settings: FederationSettings, *services: str) -> list[Any]:
@@ -149,16 +122,7 @@ def _clip(text: str | None, limit: int) -> str:
 @contextmanager
 def _progress(description: str, total: int | None) -> Iterator[Any]:
     """A progress bar on stderr; yields the callback the library calls once per message."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    ) as progress:
-        task = progress.add_task(description, total=total)
+    with progress_bar(description, total) as (progress, task):
 
         def advance(_result: DeadLetterAction) -> None:
             progress.advance(task)
@@ -182,10 +146,12 @@ def list_command(
     max_messages: Annotated[
         int, typer.Option("--max", min=1, help="List at most this many.")
     ] = 100,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts.")] = False,
+    json_output: JsonOpt = False,
     aws_credentials_block: CredentialsOpt = None,
 ) -> None:
-    """List the messages in the domain's DLQ (oldest first), without consuming them."""
+    """List the messages in the domain's DLQ (oldest first), without consuming them.
+
+    With --json, one JSON object a line."""
     from prefect_federation.dlq import list_dead_letters
 
     admin, queues = _open_dlq(domain, aws_credentials_block)
@@ -225,7 +191,7 @@ def list_command(
 def show_command(
     message_id: Annotated[str, typer.Argument(help="The DLQ id (or source-queue id).")],
     domain: DomainOpt,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON, for scripts.")] = False,
+    json_output: JsonOpt = False,
     aws_credentials_block: CredentialsOpt = None,
 ) -> None:
     """Show one dead-lettered message in full: why, from where, its attributes and body."""
@@ -375,19 +341,9 @@ def _status_table(statuses: list[DomainStatus]) -> Table:
 
 
 def status(
-    domain: Annotated[
-        str | None, typer.Option("--domain", help="Only this domain (default: every subscriber).")
-    ] = None,
-    declarations: Annotated[
-        Path | None,
-        typer.Option(
-            "--declarations",
-            "-d",
-            help="Directory of domain declarations (default: $PREFECT_FEDERATION_DECLARATIONS "
-            "or ./deployments).",
-        ),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON, for scripts.")] = False,
+    domain: DomainFilterOpt = None,
+    declarations: DeclarationsOpt = None,
+    json_output: JsonOpt = False,
     oldest_age: Annotated[
         AgeSource,
         typer.Option(

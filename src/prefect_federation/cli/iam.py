@@ -1,18 +1,22 @@
 """`prefect-federation iam-policy`: print a domain's least-privilege IAM policy as JSON.
 
-Registered on the main app by `cli.py`; kept apart so that `cli.py` can import it at any point
-(this module imports nothing from `cli.py`).
+Its output is JSON whatever the options: it needs no `--json`.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from rich.console import Console
 
+from prefect_federation.cli._common import (
+    CredentialsOpt,
+    DeclarationsOpt,
+    DomainOpt,
+    build_settings,
+    fail,
+)
 from prefect_federation.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -21,13 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["PolicyKind", "iam_policy", "resolve_account_and_region"]
 
 PolicyKind = Literal["runtime", "provisioning", "operator", "replay", "both"]
-
-err_console = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def resolve_account_and_region(
@@ -58,16 +55,8 @@ def resolve_account_and_region(
 
 
 def iam_policy(
-    domain: Annotated[str, typer.Option(help="The domain whose policy to print.")],
-    declarations: Annotated[
-        Path | None,
-        typer.Option(
-            "--declarations",
-            "-d",
-            help="Directory of domain declarations (default: $PREFECT_FEDERATION_DECLARATIONS or "
-            "./deployments).",
-        ),
-    ] = None,
+    domain: DomainOpt,
+    declarations: DeclarationsOpt = None,
     account_id: Annotated[
         str | None,
         typer.Option(help="AWS account id (default: STS get-caller-identity of the credentials)."),
@@ -80,7 +69,7 @@ def iam_policy(
         typer.Option(
             help="runtime: the domain's flows and listener; provisioning: its deploy pipeline; "
             "operator: its DLQ tooling (`dlq list|show|redrive|purge`); "
-            "replay: `replay --source <domain>` (read its archive, re-publish); "
+            "replay: `replay --domain <domain>` (read its archive, re-publish); "
             'both: {"runtime": ..., "provisioning": ...}.'
         ),
     ] = "runtime",
@@ -111,13 +100,7 @@ def iam_policy(
             help="The archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>event-archive)."
         ),
     ] = None,
-    aws_credentials_block: Annotated[
-        str | None,
-        typer.Option(
-            "--aws-credentials-block",
-            help="Name of a prefect-aws AwsCredentials block (default: the AWS environment).",
-        ),
-    ] = None,
+    aws_credentials_block: CredentialsOpt = None,
 ) -> None:
     """Print the domain's least-privilege IAM policy (JSON) for its runtime or its provisioning."""
     from prefect_federation.archive import default_archive_bucket, validate_bucket_name
@@ -128,15 +111,9 @@ def iam_policy(
         replay_policy,
         runtime_policy,
     )
-    from prefect_federation.settings import FederationSettings
 
-    overrides: dict[str, Any] = {}
-    if declarations is not None:
-        overrides["declarations"] = declarations
-    if aws_credentials_block is not None:
-        overrides["aws_credentials_block"] = aws_credentials_block
     try:
-        settings = FederationSettings(**overrides)
+        settings = build_settings(declarations, aws_credentials_block)
         federation = load_federation(settings.declarations)
         federation.domain(domain)  # an unknown domain fails before any AWS call
         account, aws_region = resolve_account_and_region(settings, account_id, region)
@@ -176,5 +153,5 @@ def iam_policy(
                 federation, domain, settings, account, aws_region
             ).to_dict()
     except (ConfigError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     print(json.dumps(documents if kind == "both" else documents[kind], indent=2))

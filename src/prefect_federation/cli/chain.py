@@ -1,14 +1,7 @@
 """Chain commands: `trace`, `publish --wait` (its `wait_and_report`) and `alerts`. Thin: each
 calls the library (`prefect_federation.trace`, `prefect_federation.alerts`).
 
-Registered on the main app in `cli.py`:
-
-```python
-app.command()(trace)
-app.command()(alerts)
-```
-
-Prefect is imported inside the functions, so importing this module (and `cli.py`) stays cheap.
+Prefect is imported inside the functions, so importing this module (and the app) stays cheap.
 Exit codes: 0 done; 1 the chain failed, timed out or has no run; 2 usage or configuration error.
 """
 
@@ -22,6 +15,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from prefect_federation.cli._common import (
+    DeclarationsOpt,
+    DomainFilterOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+)
 from prefect_federation.errors import FederationError
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["alerts", "trace", "wait_and_report"]
 
-console = Console()
-err_console = Console(stderr=True)
 WIDE = 250  # not a terminal (a pipe, a file, CI logs): long lines, so UI links stay whole
 
 
@@ -41,22 +40,6 @@ def _console(stderr: bool = False) -> Console:
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, width=None if stream.isatty() else WIDE)
-
-
-DeclarationsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--declarations",
-        "-d",
-        help="Directory of domain declarations, for each domain's Prefect server (default: "
-        "$PREFECT_FEDERATION_DECLARATIONS or ./deployments).",
-    ),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _federation(declarations: Path | None, required: bool = False) -> Federation | None:
@@ -77,7 +60,7 @@ def _uuid(value: str, what: str) -> str:
     try:
         return str(UUID(value))
     except ValueError:
-        raise _fail(f"{what} {value!r} is not a UUID") from None
+        raise fail(f"{what} {value!r} is not a UUID") from None
 
 
 # -- trace -------------------------------------------------------------------------------------
@@ -88,7 +71,7 @@ def trace(
         str, typer.Argument(help="The chain's correlation id (the id of its first event).")
     ],
     declarations: DeclarationsOpt = None,
-    json_output: Annotated[bool, typer.Option("--json", help="The tree as JSON.")] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Show a chain as a tree of events and runs, across every Prefect server it touched.
 
@@ -104,7 +87,7 @@ def trace(
         with federation_clients(federation) as (clients, ui_urls):
             result = trace_chain(clients, chain_id, ui_urls=ui_urls)
     except (FederationError, ValueError, httpx.HTTPError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if json_output:
         print(result.model_dump_json(indent=2))
     elif result.run_count:
@@ -230,18 +213,20 @@ def wait_and_report(
 
 
 def alerts(
-    domain: Annotated[
-        str | None, typer.Option("--domain", help="Only this domain (default: every subscriber).")
+    domain: DomainFilterOpt = None,
+    silence_seconds: Annotated[
+        int | None,
+        typer.Option(
+            min=60,
+            help="Alert after this many seconds without a heartbeat (default: 3 heartbeat "
+            "intervals, PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS, in whole minutes; 900 "
+            "with the default 5-min heartbeat).",
+            show_default=False,
+        ),
     ] = None,
     minutes: Annotated[
         int | None,
-        typer.Option(
-            min=1,
-            help="Alert after this many minutes without a heartbeat (default: 3 heartbeat "
-            "intervals, PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS; 15 with the default 5-min "
-            "heartbeat).",
-            show_default=False,
-        ),
+        typer.Option(min=1, hidden=True, help="Deprecated: --silence-seconds, in minutes."),
     ] = None,
     notification_block: Annotated[
         str | None,
@@ -256,7 +241,7 @@ def alerts(
     """Alert when a listener falls silent: one Prefect automation per subscribing domain.
 
     Created or updated (idempotent) on the domain's own Prefect server; it triggers when the
-    domain's listener emits no heartbeat for --minutes."""
+    domain's listener emits no heartbeat for --silence-seconds."""
     import httpx
     from prefect.client.orchestration import SyncPrefectClient, get_client
 
@@ -265,10 +250,16 @@ def alerts(
     from prefect_federation.heartbeat import silence_alert_minutes
     from prefect_federation.settings import ListenerSettings
 
+    if silence_seconds is not None and minutes is not None:
+        raise fail("--minutes is the old form of --silence-seconds: give one of them")
     try:
         heartbeat = ListenerSettings().heartbeat_seconds
-        if minutes is None:  # the window follows the listeners' interval
-            minutes = silence_alert_minutes(heartbeat)
+        if silence_seconds is not None:
+            window: float = silence_seconds / 60
+        elif minutes is not None:
+            window = minutes
+        else:  # the window follows the listeners' interval
+            window = silence_alert_minutes(heartbeat)
         federation = _federation(declarations, required=True)
         assert federation is not None
         if domain is not None:
@@ -281,17 +272,17 @@ def alerts(
             raise ConfigError("no domain subscribes to anything: there is no listener to watch")
         targets = [(d.domain, d.resolved_prefect_api_url()) for d in chosen]
     except (FederationError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     results = []
     for name, api_url in targets:
         client: Any = SyncPrefectClient(api_url) if api_url else get_client(sync_client=True)
         try:
             with client:
                 result = ensure_listener_silence_automation(
-                    name, minutes, notification_block, client=client
+                    name, window, notification_block, client=client
                 )
         except (FederationError, httpx.HTTPError) as exc:
-            raise _fail(f"domain {name}: {exc}") from exc
+            raise fail(f"domain {name}: {exc}") from exc
         results.append(result)
         then = f"notify {result.notifies}" if result.notifies else "do nothing (shows in the UI)"
         extra = (
@@ -302,14 +293,14 @@ def alerts(
         console.print(
             f"[cyan]{escape(name)}[/cyan]: {result.action} automation "
             f"{escape(repr(result.name))} on {escape(result.server)}: no heartbeat for "
-            f"{minutes} min -> {escape(then)}{escape(extra)}",
+            f"{window:g} min -> {escape(then)}{escape(extra)}",
             highlight=False,
             soft_wrap=True,
         )
-    if minutes * 60 < 2 * heartbeat:
+    if window * 60 < 2 * heartbeat:
         err_console.print(
             f"[yellow]note:[/yellow] listeners beat every {heartbeat:g}s here "
-            f"(PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS); a {minutes}-minute window may "
+            f"(PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS); a {window:g}-minute window may "
             "alert on one late heartbeat",
             highlight=False,
         )
