@@ -37,7 +37,7 @@ import yaml
 
 from prefect_federation.events import EventEnvelope
 from prefect_federation.labels import EVENT_ID_TAG, tag_value
-from prefect_federation.stack import ManagedProcess, Stack, free_port, quiet_env
+from prefect_federation.local import ManagedProcess, Stack, free_port, quiet_env
 
 __all__ = [
     "EVENT_TYPE",

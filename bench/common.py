@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from prefect_federation.labels import FEDERATION_TAG, domain_tag, event_id_tag
-from prefect_federation.stack import ManagedProcess, Stack, quiet_env
+from prefect_federation.local import ManagedProcess, Stack, quiet_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PATH = Path(__file__).resolve().parents[2] / "shared" / "peers.json"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect_federation.stack import Stack
+from prefect_federation.local import Stack
 
 from .common import (
     POOL,

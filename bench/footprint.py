@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from prefect_federation.stack import ManagedProcess, Stack
+from prefect_federation.local import ManagedProcess, Stack
 
 from .common import (
     POOL,

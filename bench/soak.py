@@ -40,7 +40,7 @@ from bench._chaos import (
     prefect_outage_scenario,
     scale_out_scenario,
 )
-from prefect_federation.stack import Stack
+from prefect_federation.local import Stack
 
 SCENARIOS = ("crash", "prefect-outage", "aws-outage", "scale-out")
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect_federation.labels import EVENT_ID_TAG, tag_value
-from prefect_federation.stack import ManagedProcess, Stack
+from prefect_federation.local import ManagedProcess, Stack
 
 from .common import (
     Figure,

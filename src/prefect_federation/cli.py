@@ -528,7 +528,7 @@ def demo(
     ] = "fork",
 ) -> None:
     """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
-    from prefect_federation.demo import run_demo
+    from prefect_federation.local.demo import run_demo
 
     raise typer.Exit(
         run_demo(

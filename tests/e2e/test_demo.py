@@ -22,10 +22,10 @@ from uuid import UUID
 
 import pytest
 
-from prefect_federation.demo import DEMO_CHAIN
 from prefect_federation.labels import correlation_tag
-from prefect_federation.reaper import die_with_parent, group_members
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
+from prefect_federation.local.demo import DEMO_CHAIN
+from prefect_federation.local.reaper import die_with_parent, group_members
 
 pytestmark = pytest.mark.e2e
 

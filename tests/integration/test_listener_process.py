@@ -19,11 +19,11 @@ from prefect.client.orchestration import get_client
 
 from prefect_federation.chain import chain_runs
 from prefect_federation.declarations import load_federation
+from prefect_federation.local import ManagedProcess, Stack, quiet_env
+from prefect_federation.local.reaper import group_members
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
-from prefect_federation.reaper import group_members
 from prefect_federation.settings import FederationSettings, ListenerSettings
-from prefect_federation.stack import ManagedProcess, Stack, quiet_env
 from prefect_federation.testing import make_event
 
 pytestmark = pytest.mark.integration

@@ -31,11 +31,11 @@ from prefect_federation.errors import PermanentError, PublishError
 from prefect_federation.listener.consumer import Listener
 from prefect_federation.listener.launcher import RecordingLauncher
 from prefect_federation.listener.pipeline import RunRequest
+from prefect_federation.local import Stack, free_port
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient
 from prefect_federation.settings import FederationSettings, ListenerSettings
-from prefect_federation.stack import Stack, free_port
 from prefect_federation.testing import InMemoryQueue, make_event
 
 ROOT = Path(__file__).resolve().parents[2]

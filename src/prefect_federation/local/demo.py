@@ -24,7 +24,7 @@ from rich.table import Table
 
 from prefect_federation.feed import event_feed_url
 from prefect_federation.labels import DOMAIN_TAG, EVENT_TYPE_TAG, read_run_event, tag_value
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
 
 __all__ = ["DEMO_CHAIN", "run_demo"]
 
