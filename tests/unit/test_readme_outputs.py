@@ -171,7 +171,7 @@ def test_the_demo_sample_names_the_domains_of_its_prefect_server(
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     console = Console(record=True, width=300)
     demo = Demo(ROOT, tmp_path, console, "north")
-    monkeypatch.setattr(demo.stack, "start_prefect_server", lambda home, name: (None, api.group(0)))
+    monkeypatch.setattr(demo.stack, "start_prefect_server", lambda home, **_: (None, api.group(0)))
 
     demo.start_prefect()
 

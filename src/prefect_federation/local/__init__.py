@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from prefect_federation.local.federation import LocalFederation, register_deployments
 from prefect_federation.local.process import (
     READY_FILE_ENV,
     ManagedProcess,
@@ -21,10 +22,12 @@ from prefect_federation.local.stack import Stack
 
 __all__ = [
     "READY_FILE_ENV",
+    "LocalFederation",
     "ManagedProcess",
     "Stack",
     "free_port",
     "port_free",
     "quiet_env",
+    "register_deployments",
     "wait_for_http",
 ]

@@ -32,7 +32,8 @@ class Stack:
     """The processes of one demo or test run, stopped together.
 
     A reaper process (`prefect_federation.local.reaper`) watches them too: if this process dies
-    without `stop()` (SIGKILL, a closed terminal, a test run stopped by a CI time-out), it stops them.
+    without `stop()` (SIGKILL, a closed terminal, a test run stopped by a CI time-out), it stops
+    them.
     """
 
     def __init__(self, home: Path, grace: float = 10.0) -> None:
