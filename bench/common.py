@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from prefect_federation.labels import FEDERATION_TAG, domain_tag, event_id_tag
 from prefect_federation.local import LocalFederation, ManagedProcess, Stack
+from prefect_federation.local.reaper import group_members
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PATH = Path(__file__).resolve().parents[2] / "shared" / "peers.json"
@@ -261,22 +262,6 @@ def versions() -> dict[str, str]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Every live process of a process group (a `Stack` process and what it spawned)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
 def pss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -297,11 +282,11 @@ def cpu_ticks(pid: int) -> int:
 
 
 def groups_pss_mib(processes: Sequence[ManagedProcess]) -> float:
-    return sum(pss_kib(p) for m in processes for p in group_pids(m.pid)) / 1024
+    return sum(pss_kib(p) for m in processes for p in group_members(m.pid)) / 1024
 
 
 def groups_cpu_seconds(processes: Sequence[ManagedProcess]) -> float:
-    return sum(cpu_ticks(p) for m in processes for p in group_pids(m.pid)) / CLOCK_TICKS
+    return sum(cpu_ticks(p) for m in processes for p in group_members(m.pid)) / CLOCK_TICKS
 
 
 # -- homes, PostgreSQL ----------------------------------------------------------------------------
