@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
 
 from .common import (
     DECLARATIONS,

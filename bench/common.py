@@ -1,6 +1,7 @@
 """What the benchmarks share: options, figures and targets, the peers' figures, machine facts,
-results files, /proc readers, and `LocalFederation` (moto server + a Prefect server + the bench's
-two domains, provisioned and deployed, every process in a `Stack`).
+results files, /proc readers, and `BenchFederation` (the bench's two domains, provisioned and
+deployed on a `prefect_federation.local.LocalFederation`: moto server + a Prefect server, every
+process in a `Stack`).
 
 The bench's domains: `bench-up` publishes `bench-up.ping`; `bench-down` subscribes to it and runs
 `first-line/bench-down` (bench/flows/first_line.py) with `marker` taken from the event's data.
@@ -25,10 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from prefect_federation.labels import FEDERATION_TAG, domain_tag, event_id_tag
-from prefect_federation.stack import ManagedProcess, Stack, quiet_env
+from prefect_federation.local import LocalFederation, ManagedProcess, Stack
+from prefect_federation.local.reaper import group_members
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PATH = Path(__file__).resolve().parents[2] / "shared" / "peers.json"
@@ -262,22 +262,6 @@ def versions() -> dict[str, str]:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_pids(pgid: int) -> list[int]:
-    """Every live process of a process group (a `Stack` process and what it spawned)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
 def pss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -298,11 +282,11 @@ def cpu_ticks(pid: int) -> int:
 
 
 def groups_pss_mib(processes: Sequence[ManagedProcess]) -> float:
-    return sum(pss_kib(p) for m in processes for p in group_pids(m.pid)) / 1024
+    return sum(pss_kib(p) for m in processes for p in group_members(m.pid)) / 1024
 
 
 def groups_cpu_seconds(processes: Sequence[ManagedProcess]) -> float:
-    return sum(cpu_ticks(p) for m in processes for p in group_pids(m.pid)) / CLOCK_TICKS
+    return sum(cpu_ticks(p) for m in processes for p in group_members(m.pid)) / CLOCK_TICKS
 
 
 # -- homes, PostgreSQL ----------------------------------------------------------------------------
@@ -364,14 +348,7 @@ def postgres_database(base_url: str) -> Iterator[str]:
         _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# -- the local federation -------------------------------------------------------------------------
-
-
-def _still_running(process: ManagedProcess) -> None:
-    if not process.alive():
-        raise RuntimeError(
-            f"{process.name} exited with {process.popen.returncode}:\n{process.tail()}"
-        )
+# -- the bench's domains on a local federation --------------------------------------------------
 
 
 def wait_for_log(process: ManagedProcess, text: str, timeout: float) -> None:
@@ -388,9 +365,10 @@ def wait_for_log(process: ManagedProcess, text: str, timeout: float) -> None:
     raise TimeoutError(f"{process.name} did not log {text!r} within {timeout:.0f}s")
 
 
-class LocalFederation:
-    """moto server, a Prefect server (SQLite, or the database URL given), the bench's two domains
-    provisioned on moto and `first-line/bench-down` deployed to a work pool of `pool_type`."""
+class BenchFederation:
+    """The bench's two domains on a `LocalFederation` (moto server, a Prefect server: SQLite, or
+    the database URL given), provisioned and `first-line/bench-down` deployed to a work pool of
+    `pool_type`."""
 
     def __init__(
         self,
@@ -399,13 +377,13 @@ class LocalFederation:
         database_url: str | None = None,
         pool_type: str = "process",
     ) -> None:
+        self.local = LocalFederation(home, stack=stack)
         self.stack = stack
         self.home = home
         self.database_url = database_url or f"sqlite+aiosqlite:///{home / 'prefect' / 'prefect.db'}"
         self.pool_type = pool_type
         self.declarations = home / "declarations"
-        self.timings: dict[str, float] = {}
-        self.moto: ManagedProcess | None = None
+        self.timings = self.local.timings
         self.server: ManagedProcess | None = None
         self.aws_url = ""
         self.api_url = ""
@@ -415,18 +393,16 @@ class LocalFederation:
         self._sns: Any = None
         self._sqs: Any = None
 
+    @property
+    def moto(self) -> ManagedProcess | None:
+        return self.local.moto
+
     # -- start ---------------------------------------------------------------------------------
 
-    def start(self) -> LocalFederation:
-        started = time.monotonic()
-        self.moto, self.aws_url = self.stack.start_moto()
-        self.timings["moto_start_s"] = time.monotonic() - started
-        started = time.monotonic()
-        self.server, self.api_url = self.stack.start_prefect_server(
-            self.home / "prefect",
-            extra_env={"PREFECT_API_DATABASE_CONNECTION_URL": self.database_url},
-        )
-        self.timings["prefect_server_start_s"] = time.monotonic() - started
+    def start(self) -> BenchFederation:
+        self.aws_url = self.local.start_aws()
+        self.api_url = self.local.start_prefect(database_url=self.database_url)
+        self.server = self.local.server_processes["main"]
         started = time.monotonic()
         self.provision()
         self.timings["provision_s"] = time.monotonic() - started
@@ -435,65 +411,34 @@ class LocalFederation:
         self.timings["deploy_s"] = time.monotonic() - started
         return self
 
-    def aws_env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.aws_url,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The environment of a domain's processes: this Prefect API, moto, the declarations."""
-        env = quiet_env(
-            {
-                **self.aws_env(),
-                "PREFECT_API_URL": self.api_url,
-                "PREFECT_HOME": str(self.home / "client"),
-                "PREFECT_FEDERATION_DECLARATIONS": str(self.declarations),
-                "PREFECT_FEDERATION_NAME_PREFIX": NAME_PREFIX,
-                "PREFECT_LOGGING_LEVEL": "INFO",
-            }
+        return self.local.domain_env(
+            self.api_url,
+            self.declarations,
+            name_prefix=NAME_PREFIX,
+            prefect_home=self.home / "client",
+            extra=extra,
         )
-        env.pop("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", None)  # the AWS environment above
-        env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
-        env.update(extra or {})
-        return env
-
-    def client_kwargs(self) -> dict[str, Any]:
-        return {
-            "endpoint_url": self.aws_url,
-            "region_name": "us-east-1",
-            "aws_access_key_id": "bench",
-            "aws_secret_access_key": "bench",
-        }
 
     @property
     def sns(self) -> Any:
         if self._sns is None:
-            import boto3
-
-            self._sns = boto3.client("sns", **self.client_kwargs())
+            self._sns = self.local.aws_client("sns")
         return self._sns
 
     @property
     def sqs(self) -> Any:
         if self._sqs is None:
-            import boto3
-
-            self._sqs = boto3.client("sqs", **self.client_kwargs())
+            self._sqs = self.local.aws_client("sqs")
         return self._sqs
 
     def provision(self) -> None:
-        from prefect_federation.declarations import load_federation
-        from prefect_federation.provision import provision
         from prefect_federation.settings import FederationSettings
 
-        self.declarations.mkdir(parents=True, exist_ok=True)
-        for name, declaration in DECLARATIONS.items():
-            (self.declarations / f"{name}.yaml").write_text(yaml.safe_dump(declaration))
+        self.local.write_declarations(self.declarations, DECLARATIONS)
         settings = FederationSettings(declarations=self.declarations, name_prefix=NAME_PREFIX)
-        report = provision(load_federation(self.declarations), self.sns, self.sqs, settings)
+        report = self.local.provision(settings)
         self.topic_arn = report.resources[UPSTREAM].topic_arn or ""
         self.queue_url = report.resources[DOWNSTREAM].queue_url or ""
         self.dlq_url = report.resources[DOWNSTREAM].dlq_url or ""
@@ -527,17 +472,9 @@ class LocalFederation:
     def start_listener(
         self, name: str = "listener", wait: bool = True, extra: tuple[str, ...] = ()
     ) -> ManagedProcess:
-        cli = str(Path(sys.executable).with_name("prefect-federation"))
-        process = self.stack.start(
-            name,
-            [cli, "listen", "--domain", DOWNSTREAM, *extra],
-            self.child_env(),
-            cwd=self.home,
-            ready_file=True,
+        return self.local.start_listener(
+            DOWNSTREAM, self.child_env(), name=name, args=extra, cwd=self.home, wait=wait
         )
-        if wait:
-            self.stack.wait_ready([process], 90, check=lambda: _still_running(process))
-        return process
 
     # -- events and queues ---------------------------------------------------------------------
 

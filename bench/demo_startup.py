@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
 
 from .common import ROOT, Figure, Options, Peer, Result, bench_home
 

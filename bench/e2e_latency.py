@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect_federation.stack import Stack
+from prefect_federation.local import Stack
 
 from .common import (
     POOL,
+    BenchFederation,
     Figure,
-    LocalFederation,
     Options,
     Peer,
     Result,
@@ -53,7 +53,7 @@ def _wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.01)
     raise TimeoutError(f"{what} within {timeout:.0f}s")
 
 
-def one_event(fed: LocalFederation, client: Any, markers: Path, timeout: float) -> dict[str, Any]:
+def one_event(fed: BenchFederation, client: Any, markers: Path, timeout: float) -> dict[str, Any]:
     """Publish one ping; wait for the flow's first line and its run's end; return the timings."""
     marker = markers / f"{time.time_ns()}.t"
     event_id, published = fed.publish({"marker": str(marker)})
@@ -92,7 +92,7 @@ def run(options: Options) -> Result:
     runner = RUNNERS[options.runner]
     result = Result(NAME)
     with bench_home(NAME, options) as home, Stack(home) as stack:
-        fed = LocalFederation(stack, home, pool_type=runner.pool_type).start()
+        fed = BenchFederation(stack, home, pool_type=runner.pool_type).start()
         fed.start_listener(extra=runner.listener_args)
         runner.start(stack, RunnerContext(pool=POOL, env=fed.child_env()))
         markers = home / "markers"

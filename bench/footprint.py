@@ -12,12 +12,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from prefect_federation.stack import ManagedProcess, Stack
+from prefect_federation.local import ManagedProcess, Stack
 
 from .common import (
     POOL,
+    BenchFederation,
     Figure,
-    LocalFederation,
     Options,
     Peer,
     Result,
@@ -61,7 +61,7 @@ def run(options: Options) -> Result:
     runner = RUNNERS[options.runner]
     result = Result(NAME)
     with bench_home(NAME, options) as home, Stack(home) as stack:
-        fed = LocalFederation(stack, home, pool_type=runner.pool_type).start()
+        fed = BenchFederation(stack, home, pool_type=runner.pool_type).start()
         listener = fed.start_listener(extra=runner.listener_args)
         workers = runner.start(stack, RunnerContext(pool=POOL, env=fed.child_env()))
         markers = home / "markers"

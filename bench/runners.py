@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect_federation.stack import ManagedProcess, Stack
+from prefect_federation.local import ManagedProcess, Stack
 
 from .common import ROOT, wait_for_log
 

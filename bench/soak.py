@@ -5,7 +5,7 @@
     python -m bench.soak --events 200 --kills 5 --outage 20
 
 Starts its own moto server and `prefect server start` (SQLite, in a temporary home), and for each
-scenario its own domains and listener processes (see bench/_chaos.py):
+scenario its own domains and listener processes (see bench/chaos/):
 
 - crash:          1,000 events at a steady pace, the listener SIGKILLed 20 times and restarted;
 - prefect-outage: the Prefect server stopped for a minute mid-stream, started on the same port;
@@ -32,15 +32,15 @@ import time
 import traceback
 from pathlib import Path
 
-from bench._chaos import (
-    PrefectServer,
+from bench.chaos import (
     Tally,
     aws_outage_scenario,
     crash_scenario,
     prefect_outage_scenario,
     scale_out_scenario,
+    start_prefect_server,
 )
-from prefect_federation.stack import Stack
+from prefect_federation.local import LocalFederation
 
 SCENARIOS = ("crash", "prefect-outage", "aws-outage", "scale-out")
 
@@ -79,19 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     tallies: list[Tally] = []
     failures: list[str] = []
     try:
-        with Stack(workdir / "stack") as stack:
-            _, aws = stack.start_moto()
+        with LocalFederation(workdir / "stack") as federation:
+            aws = federation.start_aws()
             log(f"moto server at {aws}")
-            server = PrefectServer(stack, workdir / "prefect-home")
-            api = server.start()
+            api = start_prefect_server(federation, workdir / "prefect-home")
             log(f"Prefect server at {api}")
             outage_rate = max(1.0, args.outage_events / (args.outage + 30))
             runs = {
                 "crash": lambda: crash_scenario(
-                    stack,
+                    federation,
                     workdir,
-                    aws,
-                    api,
                     events=args.events,
                     kills=args.kills,
                     rate=args.rate,
@@ -99,10 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                     log=log,
                 ),
                 "prefect-outage": lambda: prefect_outage_scenario(
-                    stack,
+                    federation,
                     workdir,
-                    aws,
-                    server,
                     events=args.outage_events,
                     rate=outage_rate,
                     outage_after=10,
@@ -111,10 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     log=log,
                 ),
                 "aws-outage": lambda: aws_outage_scenario(
-                    stack,
+                    federation,
                     workdir,
-                    aws,
-                    api,
                     events=args.outage_events,
                     rate=outage_rate,
                     outage_after=10,
@@ -122,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                     log=log,
                 ),
                 "scale-out": lambda: scale_out_scenario(
-                    stack, workdir, aws, api, events=args.events, log=log
+                    federation, workdir, events=args.events, log=log
                 ),
             }
             for name in chosen:

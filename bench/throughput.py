@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect_federation.labels import EVENT_ID_TAG, tag_value
-from prefect_federation.stack import ManagedProcess, Stack
+from prefect_federation.local import ManagedProcess, Stack
 
 from .common import (
+    BenchFederation,
     Figure,
-    LocalFederation,
     Options,
     Peer,
     Result,
@@ -45,7 +45,7 @@ LISTENER_ENV = "PREFECT_FEDERATION_LISTENER_"
 STATS = re.compile(r"stats: (\{.*\})")
 
 
-def preload(fed: LocalFederation, n: int) -> float:
+def preload(fed: BenchFederation, n: int) -> float:
     """Publish n events through SNS; wait until the queue holds them; returns the seconds taken."""
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -85,7 +85,7 @@ def one_configuration(
 ) -> dict[str, Any]:
     label = f"{database}-{listeners}"
     with bench_home(f"{NAME}-{label}", options) as home, Stack(home) as stack:
-        fed = LocalFederation(stack, home, database_url=database_url).start()
+        fed = BenchFederation(stack, home, database_url=database_url).start()
         preload_s = preload(fed, n)
         with fed.prefect_client() as client:
             assert fed.server is not None

@@ -18,17 +18,12 @@ EVENTS = Path(__file__).resolve().parent / "events"
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server (real HTTP) on a free port, for the whole session."""
-    from moto.server import ThreadedMotoServer
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server (real HTTP, in a thread) on a free port, for the whole session."""
+    from prefect_federation.local import LocalFederation
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+    with LocalFederation(tmp_path_factory.mktemp("moto"), moto="thread") as federation:
+        yield federation.start_aws()
 
 
 @pytest.fixture
@@ -85,22 +80,14 @@ def work_pool(prefect_api: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def make_deployment(work_pool: str) -> Any:
+def make_deployment(prefect_api: str, work_pool: str) -> Any:
     """Register a deployment of a Python function's signature: returns `flow/deployment`."""
-    from prefect.client.orchestration import get_client
-    from prefect.utilities.callables import parameter_schema
+    from prefect_federation.local import register_deployments
 
     def make(fn: Any, flow_name: str, name: str = "test", enforce: bool = True) -> str:
-        with get_client(sync_client=True) as client:
-            flow_id = client.create_flow_from_name(flow_name)
-            client.create_deployment(
-                flow_id=flow_id,
-                name=name,
-                work_pool_name=work_pool,
-                parameter_openapi_schema=parameter_schema(fn).model_dump_for_openapi(),
-                enforce_parameter_schema=enforce,
-                entrypoint="flows/none.py:none",
-            )
+        register_deployments(
+            prefect_api, fn, [f"{flow_name}/{name}"], work_pool=work_pool, enforce=enforce
+        )
         return f"{flow_name}/{name}"
 
     return make

@@ -34,7 +34,7 @@ import traceback
 from typing import Any
 from uuid import UUID
 
-from prefect_federation.reaper import die_with_parent
+from prefect_federation.local.reaper import die_with_parent
 
 __all__ = ["PARENT_PID_ENV", "main"]
 

@@ -22,10 +22,10 @@ from uuid import UUID
 
 import pytest
 
-from prefect_federation.demo import DEMO_CHAIN
 from prefect_federation.labels import correlation_tag
-from prefect_federation.reaper import die_with_parent, group_members
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import LocalFederation, quiet_env
+from prefect_federation.local.demo import DEMO_CHAIN
+from prefect_federation.local.reaper import die_with_parent, group_members
 
 pytestmark = pytest.mark.e2e
 
@@ -35,10 +35,8 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real `prefect server start` process, stopped after the module even on failure."""
-    home = tmp_path_factory.mktemp("prefect-e2e")
-    with Stack(home) as stack:
-        _, api = stack.start_prefect_server(home / "prefect")
-        yield api
+    with LocalFederation(tmp_path_factory.mktemp("prefect-e2e")) as federation:
+        yield federation.start_prefect()
 
 
 def run_demo(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

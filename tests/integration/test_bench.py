@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_federation.stack import quiet_env
+from prefect_federation.local import quiet_env
 
 pytestmark = pytest.mark.integration
 

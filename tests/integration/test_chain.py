@@ -581,10 +581,10 @@ def test_the_alerts_command_makes_one_automation_per_subscribing_domain(
 def test_a_chain_across_two_prefect_servers_is_traced_and_waited_for_on_both(
     client: SyncPrefectClient, deployments: dict[str, str], prefect_api: str, tmp_path: Path
 ) -> None:
-    from prefect_federation.stack import Stack
+    from prefect_federation.local import LocalFederation
 
-    with Stack(tmp_path / "stack") as stack:
-        _, other_api = stack.start_prefect_server(tmp_path / "prefect-b", name="prefect-b")
+    with LocalFederation(tmp_path / "stack") as local:
+        other_api = local.start_prefect("b", home=tmp_path / "prefect-b")
         with SyncPrefectClient(other_api) as other:
             remote = create_deployment(other, build, "trace-score", "scoring", "scoring")
             chain = Chain(client, deployments)

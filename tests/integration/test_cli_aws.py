@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from prefect_federation.cli import app
-from prefect_federation.stack import quiet_env
+from prefect_federation.local import quiet_env
 
 pytestmark = pytest.mark.integration
 

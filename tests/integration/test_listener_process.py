@@ -19,11 +19,11 @@ from prefect.client.orchestration import get_client
 
 from prefect_federation.chain import chain_runs
 from prefect_federation.declarations import load_federation
+from prefect_federation.local import LocalFederation, ManagedProcess, quiet_env
+from prefect_federation.local.reaper import group_members
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
-from prefect_federation.reaper import group_members
 from prefect_federation.settings import FederationSettings, ListenerSettings
-from prefect_federation.stack import ManagedProcess, Stack, quiet_env
 from prefect_federation.testing import make_event
 
 pytestmark = pytest.mark.integration
@@ -62,15 +62,15 @@ def domain_dir(tmp_path: Path, make_deployment: Any) -> Path:
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def federation(tmp_path: Path) -> Iterator[LocalFederation]:
     """The test's listener processes: stopped at the end, pass or fail, and by the stack's
     reaper if this test run itself is killed."""
-    with Stack(tmp_path / "stack") as stack:
-        yield stack
+    with LocalFederation(tmp_path / "stack") as federation:
+        yield federation
 
 
 def launch(
-    stack: Stack, declarations: Path, prefix: str, prefect_api: str, *args: str
+    federation: LocalFederation, declarations: Path, prefix: str, prefect_api: str, *args: str
 ) -> ManagedProcess:
     """`prefect-federation listen --domain scoring ARGS`; waits until it is ready."""
     env = quiet_env(
@@ -81,21 +81,9 @@ def launch(
             "PREFECT_FEDERATION_LISTENER_HEARTBEAT_SECONDS": "1",
         }
     )
-    cli = str(Path(sys.executable).with_name("prefect-federation"))
-    process = stack.start(
-        "listener",
-        [cli, "listen", "--domain", "scoring", *args],
-        env,
-        cwd=ROOT,
-        ready_file=True,
-        term_group=False,
+    return federation.start_listener(
+        "scoring", env, name="listener", args=args, cwd=ROOT, term_group=False, timeout=120
     )
-
-    def still_running() -> None:
-        assert process.alive(), process.output()
-
-    stack.wait_ready([process], 120, check=still_running)
-    return process
 
 
 def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sigterm(
@@ -105,11 +93,11 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
     name_prefix: str,
     prefect_api: str,
     domain_dir: Path,
-    stack: Stack,
+    federation: LocalFederation,
 ) -> None:
     settings = FederationSettings(name_prefix=name_prefix)
     report = provision(load_federation(domain_dir), sns, sqs, settings)
-    process = launch(stack, domain_dir, name_prefix, prefect_api, "--wait-time", "2")
+    process = launch(federation, domain_dir, name_prefix, prefect_api, "--wait-time", "2")
     envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-20"})
     SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
     deadline = time.monotonic() + 30
@@ -237,11 +225,11 @@ def test_a_listener_is_ready_once_it_has_received_from_its_queue_and_says_so_in_
     name_prefix: str,
     prefect_api: str,
     domain_dir: Path,
-    stack: Stack,
+    federation: LocalFederation,
 ) -> None:
     settings = FederationSettings(name_prefix=name_prefix)
     report = provision(load_federation(domain_dir), sns, sqs, settings)
-    process = launch(stack, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
+    process = launch(federation, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
 
     assert process.ready_file is not None
     assert process.ready_file.read_text().split() == [str(process.pid)]
@@ -268,10 +256,10 @@ def test_a_listener_in_a_long_poll_stops_within_its_bound_on_sigterm_sigint_and_
     name_prefix: str,
     prefect_api: str,
     domain_dir: Path,
-    stack: Stack,
+    federation: LocalFederation,
 ) -> None:
     provision(load_federation(domain_dir), sns, sqs, FederationSettings(name_prefix=name_prefix))
-    process = launch(stack, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
+    process = launch(federation, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
 
     took = stop_and_time(process, signum)
 
@@ -309,10 +297,10 @@ def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run
     prefect_api: str,
     sleeping_domain: Path,
     tmp_path: Path,
-    stack: Stack,
+    federation: LocalFederation,
 ) -> None:
     started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
-    process = launch(stack, sleeping_domain, name_prefix, prefect_api, "--execute")
+    process = launch(federation, sleeping_domain, name_prefix, prefect_api, "--execute")
     wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
     family = group_members(process.pid)
     assert len(family) == 3, family  # the listener, its fork server, the flow run's child
@@ -336,10 +324,10 @@ def test_a_listener_killed_with_sigkill_takes_its_fork_server_and_flow_runs_with
     prefect_api: str,
     sleeping_domain: Path,
     tmp_path: Path,
-    stack: Stack,
+    federation: LocalFederation,
 ) -> None:
     started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
-    process = launch(stack, sleeping_domain, name_prefix, prefect_api, "--execute")
+    process = launch(federation, sleeping_domain, name_prefix, prefect_api, "--execute")
     wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
     family = group_members(process.pid)
     assert len(family) == 3, family

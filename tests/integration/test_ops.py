@@ -27,9 +27,9 @@ from prefect_federation.dlq import (
     purge,
     redrive,
 )
+from prefect_federation.local import quiet_env
 from prefect_federation.queue import SqsQueueClient
 from prefect_federation.queue_admin import SqsQueueAdmin
-from prefect_federation.stack import quiet_env
 from prefect_federation.status import (
     AgeSource,
     observe_queue,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_federation.stack import free_port, quiet_env
+from prefect_federation.local import free_port, quiet_env
 
 pytestmark = pytest.mark.integration
 

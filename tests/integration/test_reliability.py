@@ -1,7 +1,7 @@
 """Nothing lost, nothing twice: the listener under crashes, outages, slow handling, scale-out and
 poison messages, and a publisher whose topic is unreachable.
 
-The scenarios with processes live in bench/_chaos.py, shared with the full-size soak
+The scenarios with processes live in bench/chaos/, shared with the full-size soak
 (`python -m bench.soak`); here they run small. Counting is by the runs' `event-id:<id>` tag and
 deployment on the Prefect server, so a lost event and a second run are both seen.
 
@@ -31,25 +31,25 @@ from prefect_federation.errors import PermanentError, PublishError
 from prefect_federation.listener.consumer import Listener
 from prefect_federation.listener.launcher import RecordingLauncher
 from prefect_federation.listener.pipeline import RunRequest
+from prefect_federation.local import LocalFederation, Stack, free_port
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient
 from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings, ListenerSettings
-from prefect_federation.stack import Stack, free_port
 from prefect_federation.testing import InMemoryQueue, make_event
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `bench` is a top-level directory, not an installed package
     sys.path.insert(0, str(ROOT))
 
-from bench._chaos import (  # noqa: E402
-    PrefectServer,
+from bench.chaos import (  # noqa: E402
     Tally,
     aws_outage_scenario,
     crash_scenario,
     prefect_outage_scenario,
     scale_out_scenario,
+    start_prefect_server,
 )
 
 pytestmark = pytest.mark.integration
@@ -58,10 +58,16 @@ EVENTS = ROOT / "tests" / "events"
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """Every process a test starts; all stopped at the end, pass or fail."""
-    with Stack(tmp_path / "stack") as stack:
-        yield stack
+def federation(tmp_path: Path, moto_endpoint: str) -> Iterator[LocalFederation]:
+    """The session's moto server, and every process a test starts; all stopped at the end, pass
+    or fail."""
+    with LocalFederation(tmp_path / "stack", aws_endpoint=moto_endpoint) as federation:
+        yield federation
+
+
+@pytest.fixture
+def stack(federation: LocalFederation) -> Stack:
+    return federation.stack
 
 
 def explain(tally: Tally, stack: Stack) -> str:
@@ -111,11 +117,10 @@ def queue_depth(sqs: Any, queue_url: str) -> int:
 
 
 def test_a_listener_killed_at_random_moments_loses_no_event_and_starts_none_twice(
-    stack: Stack, tmp_path: Path, moto_endpoint: str, prefect_api: str
+    federation: LocalFederation, stack: Stack, tmp_path: Path, prefect_api: str
 ) -> None:
-    tally = crash_scenario(
-        stack, tmp_path, moto_endpoint, prefect_api, events=100, kills=5, rate=5.0
-    )
+    federation.start_prefect(api_url=prefect_api)
+    tally = crash_scenario(federation, tmp_path, events=100, kills=5, rate=5.0)
 
     assert_exactly_once(tally, stack)
     assert tally.expected_runs == 110  # 100 events: 100 runs of chaos-all + 10 of chaos-sampled
@@ -127,16 +132,13 @@ def test_a_listener_killed_at_random_moments_loses_no_event_and_starts_none_twic
 
 
 def test_while_the_prefect_server_is_down_messages_wait_and_become_runs_once_it_is_back(
-    stack: Stack, tmp_path: Path, moto_endpoint: str
+    federation: LocalFederation, stack: Stack, tmp_path: Path
 ) -> None:
-    server = PrefectServer(stack, tmp_path / "prefect-home")
-    server.start()
+    start_prefect_server(federation, tmp_path / "prefect-home")
 
     tally = prefect_outage_scenario(
-        stack,
+        federation,
         tmp_path,
-        moto_endpoint,
-        server,
         events=30,
         rate=2.0,
         outage_after=3,
@@ -227,13 +229,12 @@ def test_messages_waiting_out_a_long_prefect_outage_are_not_dead_lettered(
 
 
 def test_while_aws_is_unreachable_the_listener_retries_and_afterwards_every_event_runs_once(
-    stack: Stack, tmp_path: Path, moto_endpoint: str, prefect_api: str
+    federation: LocalFederation, stack: Stack, tmp_path: Path, prefect_api: str
 ) -> None:
+    federation.start_prefect(api_url=prefect_api)
     tally = aws_outage_scenario(
-        stack,
+        federation,
         tmp_path,
-        moto_endpoint,
-        prefect_api,
         events=30,
         rate=2.0,
         outage_after=3,
@@ -356,11 +357,10 @@ def test_a_slow_message_stays_hidden_even_when_the_listener_setting_is_longer_th
 
 
 def test_two_listener_processes_on_one_queue_make_exactly_one_run_per_event_and_subscription(
-    stack: Stack, tmp_path: Path, moto_endpoint: str, prefect_api: str
+    federation: LocalFederation, stack: Stack, tmp_path: Path, prefect_api: str
 ) -> None:
-    tally = scale_out_scenario(
-        stack, tmp_path, moto_endpoint, prefect_api, events=200, listeners=2, duplicate_every=4
-    )
+    federation.start_prefect(api_url=prefect_api)
+    tally = scale_out_scenario(federation, tmp_path, events=200, listeners=2, duplicate_every=4)
 
     assert_exactly_once(tally, stack)
     why = explain(tally, stack)

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from prefect_federation.demo import Demo, DemoFailed
-from prefect_federation.reaper import group_members
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
+from prefect_federation.local.demo import Demo, DemoFailed
+from prefect_federation.local.reaper import group_members
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ SPAWNS_A_CHILD = (
 OWNER = f"""
 import json, sys, time
 from pathlib import Path
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
 
 stack = Stack(Path(sys.argv[1]), grace=2)
 stubborn = stack.start("stubborn", [sys.executable, "-c", {IGNORES_SIGTERM!r}], quiet_env())
@@ -54,7 +54,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local import Stack, quiet_env
 
 HOME = Path(__file__).parent / "home"
 

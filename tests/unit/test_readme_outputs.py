@@ -129,7 +129,7 @@ def test_the_demo_sample_shows_the_resources_provision_makes(
     from moto import mock_aws
 
     from prefect_federation.declarations import load_federation
-    from prefect_federation.demo import describe_provisioning
+    from prefect_federation.local.demo import describe_provisioning
     from prefect_federation.provision import provision
     from prefect_federation.settings import FederationSettings
 
@@ -158,7 +158,7 @@ def test_the_demo_sample_names_the_domains_of_its_prefect_server(
     """Its `Prefect API (main): ... [every domain]` line, as the demo prints it."""
     from rich.console import Console
 
-    from prefect_federation.demo import Demo
+    from prefect_federation.local.demo import Demo
 
     [demo_sample] = [s for s in SAMPLES if s.commands == ["prefect-federation demo"]]
     [shown] = [
@@ -171,7 +171,7 @@ def test_the_demo_sample_names_the_domains_of_its_prefect_server(
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     console = Console(record=True, width=300)
     demo = Demo(ROOT, tmp_path, console, "north")
-    monkeypatch.setattr(demo.stack, "start_prefect_server", lambda home, name: (None, api.group(0)))
+    monkeypatch.setattr(demo.stack, "start_prefect_server", lambda home, **_: (None, api.group(0)))
 
     demo.start_prefect()
 

@@ -1,4 +1,4 @@
-"""`prefect-federation demo`: the worked example, end to end (`prefect_federation.demo`)."""
+"""`prefect-federation demo`: the worked example, end to end (`prefect_federation.local.demo`)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def demo(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
-    from prefect_federation.demo import run_demo
+    from prefect_federation.local.demo import run_demo
 
     if verbose:
         configure_logging(verbose)

@@ -3,7 +3,7 @@
 Two mechanisms, because either alone leaves a gap:
 
 - **the reaper**: a `Stack` starts a small watchdog process first (`python -m
-  prefect_federation.reaper`) and tells it the process group of every process it starts. Its
+  prefect_federation.local.reaper`) and tells it the process group of every process it starts. Its
   stdin is a pipe from the stack's process; when that pipe closes without a `release`, the
   stack's process is gone however it died (SIGKILL, a closed terminal, a test run stopped with
   SIGTERM), and the reaper stops every group it was told about: SIGTERM, SIGKILL after a grace
@@ -104,7 +104,13 @@ class Reaper:
     def __init__(self, pid_file: Path, log_path: Path, grace: float) -> None:
         with log_path.open("ab") as log:
             self._process: subprocess.Popen[str] | None = subprocess.Popen(
-                [sys.executable, "-m", "prefect_federation.reaper", str(pid_file), str(grace)],
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect_federation.local.reaper",
+                    str(pid_file),
+                    str(grace),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,

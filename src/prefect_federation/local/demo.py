@@ -20,46 +20,31 @@ from uuid import UUID
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from prefect_federation.feed import event_feed_url
-from prefect_federation.labels import DOMAIN_TAG, EVENT_TYPE_TAG, read_run_event, tag_value
-from prefect_federation.stack import Stack, quiet_env
+from prefect_federation.local.federation import LocalFederation
+from prefect_federation.local.process import quiet_env
+from prefect_federation.local.report import (
+    DEMO_CHAIN,
+    DemoFailed,
+    created_line,
+    describe_provisioning,
+    run_url,
+    state_line,
+    summary_table,
+    ui_of,
+    watch_chain,
+)
 
-__all__ = ["DEMO_CHAIN", "run_demo"]
+__all__ = ["DEMO_CHAIN", "Demo", "DemoFailed", "describe_provisioning", "run_demo"]
 
 CREDENTIALS_BLOCK = "federation-aws"
 FIRST_EVENT = "vendor.file-delivered"
-DEMO_CHAIN = {
-    "land-raw-data/ingestion": "ingestion",
-    "build-customer-master/customer-master": "customer-master",
-    "score-customers/scoring": "scoring",
-    "write-risk-report/reporting": "reporting",
-    "notify-on-call/notifications": "notifications",
-}
-"""The runs one `vendor.file-delivered` event for region `north` starts, by deployment."""
-
-TERMINAL_FAILURES = {"FAILED", "CRASHED", "CANCELLED"}
-
-
-class DemoFailed(Exception):
-    """The chain did not complete; the message says why."""
-
-
 FEDERATED_SERVERS = {
     "upstream": ["vendor", "ingestion", "customer-master"],
     "downstream": ["scoring", "reporting", "notifications"],
 }
 """With `--federated`: which domains live on which Prefect server."""
-
-
-def describe_provisioning(report: Any) -> str:
-    """The demo's line for what `provision` did (the README's sample shows it)."""
-    changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
-    return (
-        f"provisioned {len(report.actions)} AWS resources ({changed} created or updated): "
-        "topics, queues, DLQs, filtered subscriptions, event archive"
-    )
 
 
 class Demo:
@@ -78,8 +63,9 @@ class Demo:
         self.region = region
         self.federated = federated
         self.runner = runner
-        self.stack = Stack(home)
-        self.servers: dict[str, str] = {}  # server name -> API URL
+        self.federation = LocalFederation(home)
+        self.stack = self.federation.stack  # created now: it stops what a crashed run left
+        self.servers = self.federation.servers  # server name -> API URL
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
 
@@ -102,9 +88,7 @@ class Demo:
         every = sorted({*DEMO_CHAIN.values(), "vendor"})
         return [d for d in every if self.server_of(d) == api_url]
 
-    @staticmethod
-    def ui_of(api_url: str) -> str:
-        return api_url.removesuffix("/api")
+    ui_of = staticmethod(ui_of)
 
     @property
     def api_url(self) -> str:
@@ -121,7 +105,7 @@ class Demo:
         if os.environ.get("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
             self.say("AWS: the configured AwsCredentials block")
             return {}
-        _, url = self.stack.start_moto()
+        url = self.federation.start_aws()
         self.say(f"AWS endpoint: embedded moto server at {url}")
         return {"AWS_ENDPOINT_URL": url}
 
@@ -130,12 +114,11 @@ class Demo:
         configured = os.environ.get("PREFECT_API_URL")
         for index, name in enumerate(names):
             if configured and index == 0:
-                self.servers[name] = configured.rstrip("/")
+                self.federation.start_prefect(name, api_url=configured)
                 self.say(f"Prefect API ({name}): configured, {self.servers[name]}")
                 continue
             self.say(f"starting a Prefect server ({name}, SQLite) ...")
-            home = self.home / ("prefect" if name == "main" else f"prefect-{name}")
-            _, self.servers[name] = self.stack.start_prefect_server(home, name=f"prefect-{name}")
+            self.federation.start_prefect(name)  # in <home>/prefect[-<name>]
             domains = ", ".join(FEDERATED_SERVERS.get(name, ["every domain"]))
             where = escape(f"[{domains}]")  # rich would take `[every domain]` for markup
             self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  {where}")
@@ -220,26 +203,22 @@ class Demo:
     def deploy(self) -> None:
         """`prefect deploy` each server's domains there, each domain to its own work pool
         (created by `provision`)."""
-        prefect = str(Path(sys.executable).with_name("prefect"))
         for server, api_url in self.servers.items():
             domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
-            args = [prefect, "--no-prompt", "deploy"]
-            for domain in domains:
-                args += ["--name", f"*/{domain}"]
-            self.say(f"deploying on {server}: prefect " + " ".join(args[2:]))
-            process = self.stack.start(
-                f"deploy-{server}", args, self.child_env(api_url), cwd=self.project
-            )
-            if process.popen.wait(300) != 0:
-                raise DemoFailed(f"`prefect deploy` failed:\n{process.tail()}")
+            names = [f"*/{domain}" for domain in domains]
+            shown = " ".join(f"--name {name}" for name in names)
+            self.say(f"deploying on {server}: prefect deploy {shown}".rstrip())
+            try:
+                self.federation.prefect_deploy(server, names, self.project, self.child_env(api_url))
+            except RuntimeError as exc:
+                raise DemoFailed(str(exc)) from None
         self.say(f"deployed {len(DEMO_CHAIN)} domains, one work pool each")
 
     def start_domains(self) -> None:
         prefect = str(Path(sys.executable).with_name("prefect"))
-        cli = str(Path(sys.executable).with_name("prefect-federation"))
         for domain in sorted(set(DEMO_CHAIN.values())):
             env = self.child_env(self.server_of(domain))
-            listen = [cli, "listen", "--domain", domain]
+            listen: list[str] = []
             if self.runner == "process":
                 self.stack.start(
                     f"worker-{domain}",
@@ -250,13 +229,8 @@ class Demo:
             else:
                 listen.append("--execute")
             # the listener stops its own fork server and flow runs, within its stop bound
-            self.stack.start(
-                f"listener-{domain}",
-                listen,
-                env,
-                cwd=self.project,
-                ready_file=True,
-                term_group=False,
+            self.federation.start_listener(
+                domain, env, args=listen, cwd=self.project, term_group=False, wait=False
             )
         self.wait_for_listeners()
         what = (
@@ -272,7 +246,9 @@ class Demo:
         or a ready file it left, never counts)."""
         listeners = [p for p in self.stack.processes if p.name.startswith("listener-")]
         try:
-            self.stack.wait_ready(listeners, timeout, check=self.check_processes)
+            self.federation.wait_listening(
+                listeners, timeout, check=self.check_processes, with_logs=False
+            )
         except TimeoutError as exc:
             raise DemoFailed(f"listeners did not start polling: {exc}") from None
 
@@ -304,85 +280,26 @@ class Demo:
         return {k: v for k, v in DEMO_CHAIN.items() if v != "notifications"}
 
     def watch(self, correlation_id: UUID, timeout: float) -> list[Any]:
-        from prefect.client.orchestration import SyncPrefectClient
-
-        from prefect_federation.chain import chain_runs
-
-        seen: dict[UUID, str] = {}
-        names: dict[UUID, str] = {}
-        expected = self.expected()
-        deadline = time.monotonic() + timeout
-        clients = {url: SyncPrefectClient(url) for url in set(self.servers.values())}
-        for client in clients.values():
-            client.__enter__()
-        try:
-            while time.monotonic() < deadline:
-                self.check_processes()
-                runs: list[Any] = []
-                for url, client in clients.items():
-                    for run in chain_runs(client, correlation_id):
-                        if run.deployment_id and run.deployment_id not in names:
-                            deployment = client.read_deployment(run.deployment_id)
-                            flow = client.read_flow(deployment.flow_id)
-                            names[run.deployment_id] = f"{flow.name}/{deployment.name}"
-                        run.__dict__["_server"] = url
-                        runs.append(run)
-                runs.sort(key=lambda r: r.created)
-                for run in runs:
-                    state = run.state.type.value if run.state else "?"
-                    deployment_name = names.get(run.deployment_id or run.id, "?")
-                    if run.id not in seen:
-                        self.report_created(run, deployment_name)
-                    if seen.get(run.id) != state:
-                        seen[run.id] = state
-                        if state != "SCHEDULED":
-                            self.report_state(run, deployment_name, state)
-                failed = [r for r in runs if r.state and r.state.type.value in TERMINAL_FAILURES]
-                if failed:
-                    run = failed[0]
-                    raise DemoFailed(
-                        f"run {run.name} of {names.get(run.deployment_id or run.id)} ended "
-                        f"{run.state.type.value}: {run.state.message}"
-                    )
-                by_deployment = {names.get(r.deployment_id or r.id): r for r in runs}
-                done = all(
-                    (r := by_deployment.get(d)) is not None
-                    and r.state is not None
-                    and r.state.type.value == "COMPLETED"
-                    for d in expected
-                )
-                if done:
-                    return runs
-                time.sleep(0.5)
-        finally:
-            for client in clients.values():
-                client.__exit__(None, None, None)
-        created = {names.get(r.deployment_id or r.id) for r in runs}
-        missing = [d for d in expected if d not in created]
-        raise DemoFailed(
-            f"the chain did not complete within {timeout:.0f}s; no run yet of: "
-            f"{', '.join(missing) or 'none (runs not finished)'}. Logs: {self.stack.logs}"
+        return watch_chain(
+            self.servers,
+            correlation_id,
+            self.expected(),
+            timeout,
+            on_created=self.report_created,
+            on_state=self.report_state,
+            check=self.check_processes,
+            logs=self.stack.logs,
         )
 
     def run_url(self, run: Any) -> str:
-        return f"{self.ui_of(run.__dict__.get('_server', self.api_url))}/runs/flow-run/{run.id}"
+        return run_url(run, self.api_url)
 
     def report_created(self, run: Any, deployment: str) -> None:
-        domain = DEMO_CHAIN.get(deployment, "?")
-        event = tag_value(run.tags, EVENT_TYPE_TAG) or "?"
         self.timings.setdefault("first_run_created_s", time.monotonic() - self.started)
-        self.say(
-            f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] of {deployment} created "
-            f"by {event}  {self.run_url(run)}"
-        )
+        self.say(created_line(run, deployment, self.run_url(run)))
 
     def report_state(self, run: Any, deployment: str, state: str) -> None:
-        domain = DEMO_CHAIN.get(deployment, "?")
-        color = {"COMPLETED": "green", "RUNNING": "yellow", "PENDING": "yellow"}.get(state, "red")
-        self.say(
-            f"[cyan]{domain:16}[/cyan] run [bold]{run.name}[/bold] "
-            f"[{color}]{state.lower()}[/{color}]"
-        )
+        self.say(state_line(run, deployment, state))
 
     def check_processes(self) -> None:
         for process in self.stack.processes:
@@ -392,28 +309,7 @@ class Demo:
                 )
 
     def summary(self, runs: list[Any]) -> None:
-        table = Table(
-            "domain",
-            "run",
-            "state",
-            "event -> run created",
-            "run time",
-            "Prefect UI",
-            title="the chain",
-            title_justify="left",
-        )
-        for run in runs:
-            state = run.state.type.value.lower() if run.state else "?"
-            duration = f"{run.total_run_time.total_seconds():.1f}s"
-            domain = tag_value(run.tags, DOMAIN_TAG) or "?"
-            event_time = read_run_event(run.labels).event_time
-            latency = (
-                f"{(run.created - event_time).total_seconds():.2f}s"
-                if event_time and run.created
-                else "?"
-            )
-            table.add_row(domain, run.name, state, latency, duration, self.run_url(run))
-        self.console.print(table, soft_wrap=True)
+        self.console.print(summary_table(runs, self.run_url), soft_wrap=True)
 
 
 def _output_to_devnull() -> None:
@@ -502,4 +398,4 @@ def run_demo(
         except OSError:
             pass
         finally:
-            demo.stack.stop()
+            demo.federation.stop()
