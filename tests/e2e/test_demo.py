@@ -209,6 +209,7 @@ def test_a_demo_stopped_by_closing_its_terminal_or_sigkill_leaves_no_process_beh
         running = live_members(groups)
         assert len(running) >= 12, running  # moto, Prefect, 5 listeners, 5 fork servers
 
+        signalled = time.monotonic()
         if how == "SIGKILL":
             process.kill()
         else:
@@ -220,6 +221,7 @@ def test_a_demo_stopped_by_closing_its_terminal_or_sigkill_leaves_no_process_beh
         while live_members(groups) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert live_members(groups) == [], f"{how}: still running"
+        print(f"{how}: {len(running)} processes gone {time.monotonic() - signalled:.1f}s after")
         if how == "terminal closed":
             assert process.returncode == 0  # stopped, not killed by SIGHUP
         deadline = time.monotonic() + 10
