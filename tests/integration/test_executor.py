@@ -153,6 +153,9 @@ def test_cancelling_a_running_run_terminates_its_child_and_marks_it_cancelled(
 
     run = wait_for_state(client, run_id, {StateType.CANCELLED, StateType.CRASHED}, timeout=30)
     assert run.state.type == StateType.CANCELLED  # never reported as a crash on the way
+    deadline = time.monotonic() + 30  # the child may still be draining its logs
+    while run_id in executor.running and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert run_id not in executor.running
 
 
