@@ -24,7 +24,7 @@ FederationError
 ```
 
 The listener decides a message's outcome from this tree in one place
-(`prefect_federation.listener.consumer.decide`); `publish_event` retries only `RetryableError`.
+(`prefect_federation.listener.outcome.decide`); `publish_event` retries only `RetryableError`.
 """
 
 from __future__ import annotations

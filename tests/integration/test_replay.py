@@ -30,7 +30,7 @@ from prefect_federation.declarations import Federation
 from prefect_federation.events import EventEnvelope
 from prefect_federation.labels import EVENT_ID_TAG, tag_value
 from prefect_federation.listener import Listener, PrefectLauncher
-from prefect_federation.listener.consumer import MessageResult
+from prefect_federation.listener.stats import MessageResult
 from prefect_federation.provision import ProvisionReport
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.queue import SqsQueueClient

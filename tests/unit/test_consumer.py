@@ -24,15 +24,11 @@ from prefect_federation.errors import (
     SettleError,
     UnsubscribedEventError,
 )
-from prefect_federation.listener.consumer import (
-    Listener,
-    MessageResult,
-    Outcome,
-    backoff_seconds,
-    decide,
-)
+from prefect_federation.listener.consumer import Listener
 from prefect_federation.listener.launcher import StartedRun
+from prefect_federation.listener.outcome import Outcome, backoff_seconds, decide
 from prefect_federation.listener.pipeline import RunRequest
+from prefect_federation.listener.stats import MessageResult
 from prefect_federation.settings import ListenerSettings
 from prefect_federation.testing import InMemoryQueue, RecordingLauncher, make_event_body
 

@@ -1,12 +1,13 @@
 """A domain's listener: pure pipeline steps, run launchers and the SQS consumer loop."""
 
-from prefect_federation.listener.consumer import Listener, ListenerStats, Outcome, decide
+from prefect_federation.listener.consumer import Listener
 from prefect_federation.listener.launcher import (
     PrefectLauncher,
     RecordingLauncher,
     RunLauncher,
     StartedRun,
 )
+from prefect_federation.listener.outcome import Outcome, decide
 from prefect_federation.listener.pipeline import (
     RunRequest,
     derive_idempotency_key,
@@ -15,6 +16,7 @@ from prefect_federation.listener.pipeline import (
     plan_runs,
     render_parameters,
 )
+from prefect_federation.listener.stats import ListenerStats
 
 __all__ = [
     "Listener",

@@ -1,17 +1,7 @@
-"""The listener loop: receive -> plan runs -> start them -> decide the outcome -> act on it.
+"""The listener loop: receive -> plan runs -> start them -> settle each message's outcome.
 
-A message's outcome is decided in one place, `decide()`:
-- handled (runs exist, or filtered out)    -> ack (delete);
-- `PermanentError`                         -> dead-letter with the reason, then delete;
-- `HeldBack` (FIFO)                        -> retry after the delay of the message it waits for;
-- anything else (`RetryableError`, a bug)  -> retry: it comes back after a back-off delay,
-  and once it has been received `maxReceiveCount` times it is dead-lettered with the last error;
-- `SettleError` (acting on an outcome failed) -> left as it is: it comes back after its
-  visibility timeout and is decided again (runs are idempotent).
-
-The queue's own redrive (SQS moves a message to the DLQ on its `maxReceiveCount`+1-th receive)
-is only a backstop for messages no listener ever settled (one that crashed on every receive):
-`decide` dead-letters at `maxReceiveCount`, with the reason, first.
+What happens to a message is decided in one place, `prefect_federation.listener.outcome.decide`;
+this module only acts on it. See that module for the table.
 """
 
 from __future__ import annotations
@@ -21,107 +11,26 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import (
     ConfigError,
     HeldBack,
-    PermanentError,
     PrefectApiUnavailable,
     SettleError,
 )
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
+from prefect_federation.listener.outcome import Outcome, decide, describe_action
 from prefect_federation.listener.pipeline import plan_runs
+from prefect_federation.listener.stats import ListenerStats, MessageResult
+from prefect_federation.listener.visibility import VisibilityKeeper
 from prefect_federation.queue import QueueClient, ReceivedMessage
 from prefect_federation.settings import ListenerSettings
 
-__all__ = ["Listener", "ListenerStats", "MessageResult", "Outcome", "backoff_seconds", "decide"]
+__all__ = ["Listener"]
 
 logger = logging.getLogger("prefect_federation.listener")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happens to a message: ack, dead-letter (with reason) or retry (after a delay)."""
-
-    action: Literal["ack", "dead-letter", "retry", "left"]
-    reason: str | None = None
-    delay_seconds: int = 0
-
-
-def backoff_seconds(receive_count: int, base: float = 2.0, cap: float = 300.0) -> int:
-    """Exponential back-off for the n-th receive: 2, 4, 8 ... capped."""
-    return int(min(cap, base ** min(max(1, receive_count), 32)))
-
-
-def decide(
-    error: BaseException | None, receive_count: int, max_receive_count: int | None
-) -> Outcome:
-    """The one place that maps how handling ended to what happens to the message."""
-    if error is None:
-        return Outcome("ack")
-    reason = f"{type(error).__name__}: {error}"
-    if isinstance(error, SettleError):
-        return Outcome("left", reason)
-    if isinstance(error, PermanentError):
-        return Outcome("dead-letter", reason)
-    if max_receive_count is not None and receive_count >= max_receive_count:
-        return Outcome(
-            "dead-letter", f"gave up after {receive_count} receives; last error: {reason}"
-        )
-    if isinstance(error, HeldBack):
-        return Outcome("retry", reason, error.delay_seconds)
-    return Outcome("retry", reason, backoff_seconds(receive_count))
-
-
-@dataclass
-class ListenerStats:
-    """Counters a listener keeps (reported by heartbeats and on exit)."""
-
-    received: int = 0
-    runs_created: int = 0
-    runs_existing: int = 0
-    acked: int = 0
-    filtered: int = 0
-    dead_lettered: int = 0
-    retried: int = 0
-    left: int = 0
-    last_event_at: datetime | None = None
-    last_event_type: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self.lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def as_dict(self) -> dict[str, object]:
-        with self.lock:
-            return {
-                "received": self.received,
-                "runs_created": self.runs_created,
-                "runs_existing": self.runs_existing,
-                "acked": self.acked,
-                "filtered": self.filtered,
-                "dead_lettered": self.dead_lettered,
-                "retried": self.retried,
-                "left": self.left,
-                "last_event_at": self.last_event_at.isoformat() if self.last_event_at else None,
-                "last_event_type": self.last_event_type,
-            }
-
-
-@dataclass(frozen=True)
-class MessageResult:
-    """How one message ended: its outcome and the runs it started."""
-
-    message: ReceivedMessage
-    outcome: Outcome
-    runs: list[StartedRun]
-    error: BaseException | None = None
 
 
 class Listener:
@@ -225,7 +134,9 @@ class Listener:
         try:
             self._apply(message, outcome)
         except Exception as exc:  # delete, DLQ send or visibility change failed
-            outcome = decide(SettleError(_verb(outcome), exc), message.receive_count, None)
+            outcome = decide(
+                SettleError(describe_action(outcome), exc), message.receive_count, None
+            )
             self.stats.add(left=1)
         created = sum(1 for run in runs if run.created)
         self.stats.add(
@@ -290,7 +201,7 @@ class Listener:
         """Handle a batch: concurrently, or one by one in order on a FIFO queue."""
         if not messages:
             return []
-        keeper = _VisibilityKeeper(self.queue, messages, self.visibility_timeout())
+        keeper = VisibilityKeeper(self.queue, messages, self.visibility_timeout())
         keeper.start()
         try:
             if self.queue.fifo:
@@ -415,7 +326,7 @@ class Listener:
         """Hand a batch to the pool; each message is acked or left on its own when done."""
         if not messages:
             return
-        keeper = _VisibilityKeeper(self.queue, messages, self.visibility_timeout())
+        keeper = VisibilityKeeper(self.queue, messages, self.visibility_timeout())
         keeper.start()
         remaining = [len(messages)]
         started = time.monotonic()
@@ -500,55 +411,3 @@ class Listener:
     def busy(self) -> bool:
         """True while messages are being handled (not while only waiting in a long poll)."""
         return self._busy.is_set() or bool(self._in_flight)
-
-
-class _VisibilityKeeper:
-    """Extends the visibility of in-flight messages while their handling outlives half of it."""
-
-    def __init__(self, queue: QueueClient, messages: list[ReceivedMessage], timeout: int) -> None:
-        self.queue = queue
-        self.messages = list(messages)
-        self._lock = threading.Lock()
-        self.timeout = max(2, timeout)
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="visibility-keeper")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-
-    def discard(self, message: ReceivedMessage) -> None:
-        """This message is done (acked, dead-lettered or left): extend it no more."""
-        with self._lock:
-            self.messages = [m for m in self.messages if m.message_id != message.message_id]
-
-    def _run(self) -> None:
-        started = time.monotonic()
-        while not self._done.wait(self.timeout / 2):
-            elapsed = time.monotonic() - started
-            with self._lock:
-                messages = list(self.messages)
-            if not messages:
-                continue
-            logger.info(
-                "handling takes %.0fs; extending visibility of %d message(s)",
-                elapsed,
-                len(messages),
-            )
-            for message in messages:
-                try:
-                    self.queue.extend_visibility(message, self.timeout)
-                except Exception as exc:  # the message may be gone already
-                    logger.debug("could not extend visibility of %s: %s", message.message_id, exc)
-
-
-def _verb(outcome: Outcome) -> str:
-    return {
-        "ack": "delete the message",
-        "dead-letter": "send the message to the dead-letter queue",
-        "retry": "change the message's visibility",
-    }.get(outcome.action, outcome.action)
