@@ -18,7 +18,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from prefect_federation.cli.ops import dlq_app, status
+from prefect_federation.cli.dlq import dlq_app
+from prefect_federation.cli.status import status
 from prefect_federation.dlq import (
     DomainQueues,
     find_dead_letter,

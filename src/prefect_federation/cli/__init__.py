@@ -9,7 +9,8 @@ One module per command group; what they share (consoles, `fail`, settings, optio
 | `declarations.py` | `check`, `provision` |
 | `listen.py` | `listen` (the wiring is `listener.service.run_listener`) |
 | `demo.py` | `demo` |
-| `ops.py` | `status`, `dlq list|show|redrive|purge` |
+| `dlq.py` | `dlq list|show|redrive|purge` |
+| `status.py` | `status` |
 | `chain.py` | `trace`, `alerts` |
 | `iam.py` | `iam-policy` |
 | `replay.py` | `replay` |
@@ -27,11 +28,12 @@ import typer
 from prefect_federation.cli.chain import alerts, trace
 from prefect_federation.cli.declarations import check, provision
 from prefect_federation.cli.demo import demo
+from prefect_federation.cli.dlq import dlq_app
 from prefect_federation.cli.iam import iam_policy
 from prefect_federation.cli.listen import listen
-from prefect_federation.cli.ops import dlq_app, status
 from prefect_federation.cli.publish import publish
 from prefect_federation.cli.replay import replay
+from prefect_federation.cli.status import status
 from prefect_federation.prefect_logs import hide_drain_progress
 
 __all__ = ["app", "main"]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -26,10 +27,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from prefect_federation.errors import FederationError
+
 if TYPE_CHECKING:
     from prefect_federation.settings import FederationSettings
 
 __all__ = [
+    "AWS_ERRORS",
+    "SETUP_ERRORS",
     "CredentialsOpt",
     "DeclarationsOpt",
     "DomainFilterOpt",
@@ -37,6 +42,7 @@ __all__ = [
     "JsonOpt",
     "SourceAliasOpt",
     "VerboseOpt",
+    "aws_clients",
     "build_settings",
     "configure_logging",
     "console",
@@ -147,3 +153,17 @@ def renamed_option(value: Any, old_value: Any, *, new: str, old: str) -> Any:
     if value is not None and value != old_value:
         raise fail(f"{old} is the old name of {new}: give one of them")
     return old_value
+
+
+AWS_ERRORS: tuple[type[Exception], ...] = (FederationError, BotoCoreError, ClientError)
+"""What a command reports as `error: ...` (exit 2) rather than a traceback."""
+SETUP_ERRORS: tuple[type[Exception], ...] = (*AWS_ERRORS, ValueError)
+"""The same, plus bad settings or declarations (pydantic's ValidationError is a ValueError)."""
+
+
+def aws_clients(settings: FederationSettings, *services: str) -> list[Any]:
+    """boto3 clients from the settings' credentials block, or the environment (no Prefect then)."""
+    from prefect_federation.aws import aws_client, credentials_or_environment
+
+    credentials = credentials_or_environment(settings.aws_credentials_block)
+    return [aws_client(credentials, service) for service in services]
