@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from prefect_federation.declarations import DomainDeclaration, Federation, build_federation
+from prefect_federation.testing import InMemoryQueueAdmin
+
+from .queue_fakes import PREFIX, Clock
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -76,3 +79,17 @@ def ingestion() -> DomainDeclaration:
 @pytest.fixture
 def federation(ingestion: DomainDeclaration, scoring: DomainDeclaration) -> Federation:
     return build_federation([("ingestion.yaml", ingestion), ("scoring.yaml", scoring)])
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def admin(clock: Clock) -> InMemoryQueueAdmin:
+    """The scoring domain's queue and DLQ, in memory, on the test's clock."""
+    admin = InMemoryQueueAdmin(clock=clock)
+    admin.create_queue(f"{PREFIX}scoring-inbox")
+    admin.create_queue(f"{PREFIX}scoring-inbox-dlq")
+    return admin

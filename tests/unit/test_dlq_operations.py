@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -20,28 +20,7 @@ from prefect_federation.errors import ConfigError
 from prefect_federation.queue import ReceivedMessage, dead_letter_attributes
 from prefect_federation.testing import InMemoryQueueAdmin, make_event_body
 
-PREFIX = "federation-"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def admin(clock: Clock) -> InMemoryQueueAdmin:
-    admin = InMemoryQueueAdmin(clock=clock)
-    admin.create_queue(f"{PREFIX}scoring-inbox")
-    admin.create_queue(f"{PREFIX}scoring-inbox-dlq")
-    return admin
+from .queue_fakes import PREFIX, Clock
 
 
 def dead_letter(admin: InMemoryQueueAdmin, reason: str, *, original_id: str) -> str:

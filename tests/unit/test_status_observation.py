@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-import pytest
 
 from prefect_federation.declarations import DomainDeclaration
 from prefect_federation.dlq import locate_queues
@@ -18,29 +16,7 @@ from prefect_federation.status import (
 )
 from prefect_federation.testing import InMemoryQueueAdmin
 
-PREFIX = "federation-"
-START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def admin(clock: Clock) -> InMemoryQueueAdmin:
-    admin = InMemoryQueueAdmin(clock=clock)
-    admin.create_queue(f"{PREFIX}scoring-inbox")
-    admin.create_queue(f"{PREFIX}scoring-inbox-dlq")
-    return admin
+from .queue_fakes import PREFIX, START, Clock
 
 
 def test_peeking_reads_the_oldest_waiting_message_and_leaves_it_visible(
