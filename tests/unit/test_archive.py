@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from prefect_federation.archive import (
-    ArchiveError,
     ArchivingPublisher,
     InMemoryEventArchive,
     S3EventArchive,
@@ -28,7 +27,7 @@ from prefect_federation.archive import (
     key_time,
     topic_name_of,
 )
-from prefect_federation.errors import ConfigError, PublishError
+from prefect_federation.errors import ArchiveError, ConfigError, PublishError
 from prefect_federation.events import EventEnvelope
 from prefect_federation.publisher import InMemoryPublisher
 from prefect_federation.testing import make_event

@@ -23,7 +23,7 @@ from prefect_federation.errors import (
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.outcome import Outcome, decide, describe_action
 from prefect_federation.listener.pipeline import plan_runs
-from prefect_federation.listener.stats import ListenerStats, MessageResult
+from prefect_federation.listener.stats import ListenerStats, MessageResult, log_result
 from prefect_federation.listener.visibility import VisibilityKeeper
 from prefect_federation.queue import QueueClient, ReceivedMessage
 from prefect_federation.settings import ListenerSettings
@@ -146,7 +146,7 @@ class Listener:
             filtered=int(filtered and error is None),
         )
         result = MessageResult(message, outcome, runs, error)
-        self._log(result)
+        log_result(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
@@ -162,38 +162,6 @@ class Listener:
         elif outcome.action == "retry":
             self.queue.retry_later(message, outcome.delay_seconds)
             self.stats.add(retried=1)
-
-    def _log(self, result: MessageResult) -> None:
-        message = result.message
-        if result.outcome.action == "ack":
-            if result.runs:
-                for run in result.runs:
-                    logger.info(
-                        "message %s -> run %s of %s",
-                        message.message_id,
-                        run.flow_run_name,
-                        run.deployment,
-                    )
-            else:
-                logger.info("message %s filtered out by data filters; acked", message.message_id)
-        elif result.outcome.action == "dead-letter":
-            logger.warning(
-                "message %s dead-lettered: %s", message.message_id, result.outcome.reason
-            )
-        elif result.outcome.action == "left":
-            logger.warning(
-                "message %s left as it is, back after its visibility timeout: %s",
-                message.message_id,
-                result.outcome.reason,
-            )
-        else:
-            logger.warning(
-                "message %s will be retried in %ss (receive %s): %s",
-                message.message_id,
-                result.outcome.delay_seconds,
-                message.receive_count,
-                result.outcome.reason,
-            )
 
     # -- the loop ---------------------------------------------------------------------------
 

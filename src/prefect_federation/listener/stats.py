@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +11,9 @@ from prefect_federation.listener.launcher import StartedRun
 from prefect_federation.listener.outcome import Outcome
 from prefect_federation.queue import ReceivedMessage
 
-__all__ = ["ListenerStats", "MessageResult"]
+__all__ = ["ListenerStats", "MessageResult", "log_result"]
+
+logger = logging.getLogger("prefect_federation.listener")
 
 
 @dataclass
@@ -58,3 +61,35 @@ class MessageResult:
     outcome: Outcome
     runs: list[StartedRun]
     error: BaseException | None = None
+
+
+def log_result(result: MessageResult) -> None:
+    """One log line for what happened to a message."""
+    message = result.message
+    if result.outcome.action == "ack":
+        if result.runs:
+            for run in result.runs:
+                logger.info(
+                    "message %s -> run %s of %s",
+                    message.message_id,
+                    run.flow_run_name,
+                    run.deployment,
+                )
+        else:
+            logger.info("message %s filtered out by data filters; acked", message.message_id)
+    elif result.outcome.action == "dead-letter":
+        logger.warning("message %s dead-lettered: %s", message.message_id, result.outcome.reason)
+    elif result.outcome.action == "left":
+        logger.warning(
+            "message %s left as it is, back after its visibility timeout: %s",
+            message.message_id,
+            result.outcome.reason,
+        )
+    else:
+        logger.warning(
+            "message %s will be retried in %ss (receive %s): %s",
+            message.message_id,
+            result.outcome.delay_seconds,
+            message.receive_count,
+            result.outcome.reason,
+        )

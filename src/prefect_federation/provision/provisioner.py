@@ -15,76 +15,23 @@ subscriptions no longer declared.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from prefect_federation.archive import default_archive_bucket, ensure_archive, validate_bucket_name
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import ConfigError
 from prefect_federation.naming import dlq_name, queue_name, topic_name
+from prefect_federation.provision.policies import (
+    filter_policy,
+    queue_policy,
+    same_attribute,
+    same_json,
+)
+from prefect_federation.provision.report import DomainResources, ProvisionReport
 from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.settings import FederationSettings
 
-__all__ = ["DomainResources", "ProvisionReport", "provision", "queue_policy", "save_blocks"]
-
-
-@dataclass
-class DomainResources:
-    """The AWS resources of one domain, as provisioned."""
-
-    domain: str
-    topic_arn: str | None = None
-    queue_url: str | None = None
-    queue_arn: str | None = None
-    dlq_url: str | None = None
-    dlq_arn: str | None = None
-    archive_bucket: str | None = None
-
-
-@dataclass
-class ProvisionReport:
-    """What `provision` did: one line per resource, and the resources by domain."""
-
-    actions: list[tuple[str, str, str]] = field(default_factory=list)  # (action, kind, name)
-    resources: dict[str, DomainResources] = field(default_factory=dict)
-
-    def add(self, action: str, kind: str, name: str) -> None:
-        self.actions.append((action, kind, name))
-
-    @property
-    def changed(self) -> bool:
-        return any(action != "unchanged" for action, _, _ in self.actions)
-
-
-def queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
-    """Only the listed topics may send to the queue."""
-    return {
-        "Version": "2012-10-17",
-        "Id": f"{queue_arn}/federation-policy",
-        "Statement": [
-            {
-                "Sid": "AllowSubscribedTopicsOnly",
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": sorted(topic_arns)}},
-            }
-        ],
-    }
-
-
-def filter_policy(event_types: list[str], accept_untyped: bool = False) -> dict[str, Any]:
-    """SNS filter policy: deliver only these event types.
-
-    Args:
-        accept_untyped: also deliver messages without a `type` attribute (plain JSON from a
-            producer such as Airflow's SnsPublishOperator, for an `adapter: raw` subscription).
-    """
-    typed = {"type": sorted(event_types)}
-    if not accept_untyped:
-        return typed
-    return {"$or": [typed, {"type": [{"exists": False}]}]}
+__all__ = ["provision"]
 
 
 class _Provisioner:
@@ -183,7 +130,7 @@ class _Provisioner:
             changed = {
                 key: value
                 for key, value in attributes.items()
-                if not _same_attribute(current.get(key), value)
+                if not same_attribute(current.get(key), value)
             }
             if changed:
                 self.sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
@@ -260,7 +207,7 @@ class _Provisioner:
                 "Attributes"
             ]
             updated = False
-            if not _same_json(current.get("FilterPolicy"), policy):
+            if not same_json(current.get("FilterPolicy"), policy):
                 self.sns.set_subscription_attributes(
                     SubscriptionArn=subscription_arn,
                     AttributeName="FilterPolicy",
@@ -289,7 +236,7 @@ class _Provisioner:
             .get("Attributes", {})
             .get("Policy")
         )
-        if _same_json(current_policy, policy_document):
+        if same_json(current_policy, policy_document):
             self.report.add("unchanged", "queue policy", declaration.domain)
         else:
             self.sqs.set_queue_attributes(
@@ -358,21 +305,6 @@ class _Provisioner:
         return self.report
 
 
-def _same_json(current: str | None, wanted: str) -> bool:
-    if not current:
-        return False
-    try:
-        return bool(json.loads(current) == json.loads(wanted))
-    except ValueError:
-        return False
-
-
-def _same_attribute(current: str | None, wanted: str) -> bool:
-    if current == wanted:
-        return True
-    return wanted.startswith("{") and _same_json(current, wanted)
-
-
 def provision(
     federation: Federation,
     sns: Any,
@@ -391,45 +323,3 @@ def provision(
     return _Provisioner(
         federation, settings or FederationSettings(), sns, sqs, s3, archive_bucket
     ).run()
-
-
-def save_blocks(
-    report: ProvisionReport,
-    credentials: Any,
-    domains: list[str] | None = None,
-    credentials_name: str | None = None,
-) -> list[str]:
-    """Save an `SnsTopic` and an `SqsQueue` block per domain (named after it) on the current
-    Prefect server; returns their slugs.
-
-    Args:
-        domains: only these domains (default: all in the report).
-        credentials_name: first save a copy of `credentials` under this name on this server, so
-            the blocks refer to a credentials block that exists here (one server per domain).
-    """
-    from prefect_federation.blocks import SnsTopic, SqsQueue
-
-    saved = []
-    if credentials_name:
-        credentials = type(credentials).model_validate(credentials.model_dump())
-        credentials.save(credentials_name, overwrite=True)
-        credentials = type(credentials).load(credentials_name)
-        saved.append(f"aws-credentials/{credentials_name}")
-    for domain, resources in sorted(report.resources.items()):
-        if domains is not None and domain not in domains:
-            continue
-        if resources.topic_arn:
-            SnsTopic(
-                credentials=credentials,
-                topic_arn=resources.topic_arn,
-                archive_bucket=resources.archive_bucket,
-            ).save(domain, overwrite=True)
-            saved.append(f"federation-sns-topic/{domain}")
-        if resources.queue_url:
-            SqsQueue(
-                credentials=credentials,
-                queue_url=resources.queue_url,
-                dead_letter_queue_url=resources.dlq_url,
-            ).save(domain, overwrite=True)
-            saved.append(f"federation-sqs-queue/{domain}")
-    return saved
