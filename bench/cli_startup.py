@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 
 from prefect_federation.local import Stack, quiet_env
+from prefect_federation.naming import queue_name
+from prefect_federation.queue_admin import SqsQueueAdmin
 
 from .common import (
     DECLARATIONS,
@@ -127,12 +129,8 @@ def run(options: Options) -> Result:
         for _ in range(calls):
             for key, command in commands.items():
                 samples[key].append(timed(command, env)[0])
-        queue_url = sqs.get_queue_url(QueueName=f"{NAME_PREFIX}{DOWNSTREAM}-inbox")["QueueUrl"]
-        delivered = int(
-            sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]["ApproximateNumberOfMessages"]
-        )
+        queue_url = sqs.get_queue_url(QueueName=queue_name(NAME_PREFIX, DOWNSTREAM))["QueueUrl"]
+        delivered = SqsQueueAdmin(sqs).counts(queue_url).visible
     if delivered != calls + 1:
         raise RuntimeError(f"{calls + 1} events published, {delivered} in the subscriber's queue")
     result.raw = {"samples_s": samples, "calls": calls, "publish_imported_heavy": heavy}

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from prefect_federation.labels import FEDERATION_TAG, domain_tag, event_id_tag
 from prefect_federation.local import LocalFederation, ManagedProcess, Stack
 from prefect_federation.local.reaper import group_members
+from prefect_federation.queue_admin import SqsQueueAdmin
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PATH = Path(__file__).resolve().parents[2] / "shared" / "peers.json"
@@ -495,14 +496,8 @@ class BenchFederation:
 
     def depth(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        counts = SqsQueueAdmin(self.sqs).counts(queue_url)
+        return counts.visible, counts.in_flight
 
     def prefect_client(self) -> Any:
         from prefect.client.orchestration import SyncPrefectClient

@@ -24,6 +24,7 @@ from botocore.config import Config
 from prefect_federation.events import EventEnvelope
 from prefect_federation.labels import EVENT_ID_TAG, tag_value
 from prefect_federation.local import LocalFederation, register_deployments
+from prefect_federation.queue_admin import SqsQueueAdmin
 
 UPSTREAM = "chaos-up"
 DOWNSTREAM = "chaos-down"
@@ -163,17 +164,8 @@ class ChaosDomains:
 
     def depth(self, queue_url: str | None = None) -> tuple[int, int]:
         """(visible, in flight) messages of the queue (default: the inbox), no long poll."""
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=queue_url or self.queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
+        counts = SqsQueueAdmin(self.sqs).counts(queue_url or self.queue_url)
+        return counts.visible, counts.in_flight
 
     def _deployment_filter(self) -> Any:
         from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.chaos.domains import (
     BACKOFF_LINE,
     RECEIVE_FAILED_LINE,
     RUN_LINE,
+    ChaosDomains,
     Log,
     Tally,
     quiet,
@@ -30,7 +32,8 @@ from bench.chaos.faults import (
     start_listener,
     stop_gracefully,
 )
-from prefect_federation.local import LocalFederation
+from prefect_federation.events import EventEnvelope
+from prefect_federation.local import LocalFederation, ManagedProcess
 
 __all__ = [
     "aws_outage_scenario",
@@ -38,6 +41,41 @@ __all__ = [
     "prefect_outage_scenario",
     "scale_out_scenario",
 ]
+
+
+@dataclass
+class _Ending:
+    """How a scenario's listeners ended, once everything published was drained (or not)."""
+
+    published: int
+    drained: bool
+    alive: list[bool]
+    exits: list[int | None]
+
+    def of_one(self, listener: ManagedProcess) -> dict[str, object]:
+        """The tally fields of a one-listener scenario."""
+        return {
+            "received": exit_stats(listener).get("received"),
+            "drained": self.drained,
+            "listener_alive": self.alive[0],
+            "listener_exit": self.exits[0],
+        }
+
+
+def _wind_down(
+    domains: ChaosDomains,
+    batch: list[EventEnvelope],
+    publisher: PacedPublisher,
+    listeners: list[ManagedProcess],
+    *,
+    publish_timeout: float,
+    drain_timeout: float,
+) -> _Ending:
+    """Every scenario's end: wait for the publisher, for the runs, then stop the listeners."""
+    published = publisher.finish(timeout=publish_timeout)
+    drained = domains.wait_drained(len(domains.expected(batch)), timeout=drain_timeout)
+    alive = [process.alive() for process in listeners]
+    return _Ending(published, drained, alive, [stop_gracefully(p) for p in listeners])
 
 
 def crash_scenario(
@@ -92,23 +130,26 @@ def crash_scenario(
             f"{in_flight_at_kill[-1]} message(s) in flight"
         )
         listener = start_listener(federation, f"crash-listener-{number}", env)
-    published = publisher.finish(timeout=events / rate + 120)
-    expected = len(domains.expected(batch))
-    drained = domains.wait_drained(expected, timeout=120 + events / 2)
-    alive = listener.alive()
-    exit_code = stop_gracefully(listener)
+    end = _wind_down(
+        domains,
+        batch,
+        publisher,
+        [listener],
+        publish_timeout=events / rate + 120,
+        drain_timeout=120 + events / 2,
+    )
     return domains.tally(
         "crash",
         batch,
-        published,
+        end.published,
         started,
         {
             "kills": kills,
             "max_receive_count": max_receive_count or kills + 5,
             "kills_with_messages_in_flight": sum(1 for n in in_flight_at_kill if n),
-            "drained": drained,
-            "last_listener_alive": alive,
-            "last_listener_exit": exit_code,
+            "drained": end.drained,
+            "last_listener_alive": end.alive[0],
+            "last_listener_exit": end.exits[0],
         },
     )
 
@@ -170,15 +211,18 @@ def prefect_outage_scenario(
         f"Prefect server back after {down_for:.0f}s; {queued_during_outage} message(s) waited "
         f"in SQS; {backoff_lines_during_outage} back-off line(s) so far"
     )
-    published = publisher.finish(timeout=events / rate + 120)
-    expected = len(domains.expected(batch))
-    drained = domains.wait_drained(expected, timeout=240)
-    alive = listener.alive()
-    exit_code = stop_gracefully(listener)
+    end = _wind_down(
+        domains,
+        batch,
+        publisher,
+        [listener],
+        publish_timeout=events / rate + 120,
+        drain_timeout=240,
+    )
     return domains.tally(
         "prefect-outage",
         batch,
-        published,
+        end.published,
         started,
         {
             "down_seconds": round(down_for, 1),
@@ -186,10 +230,7 @@ def prefect_outage_scenario(
             "backoff_lines": count_lines(listener, BACKOFF_LINE),
             "retry_lines": count_lines(listener, "will be retried"),
             "dead_letter_lines": count_lines(listener, "dead-lettered"),
-            "received": exit_stats(listener).get("received"),
-            "drained": drained,
-            "listener_alive": alive,
-            "listener_exit": exit_code,
+            **end.of_one(listener),
         },
     )
 
@@ -232,23 +273,23 @@ def aws_outage_scenario(
         failures_during_outage = count_lines(listener, RECEIVE_FAILED_LINE)
         proxy.open()
         log(f"AWS endpoint back; {failures_during_outage} 'receive failed' line(s) meanwhile")
-        published = publisher.finish(timeout=events / rate + 120)
-        expected = len(domains.expected(batch))
-        drained = domains.wait_drained(expected, timeout=180)
-        alive = listener.alive()
-        exit_code = stop_gracefully(listener)
+        end = _wind_down(
+            domains,
+            batch,
+            publisher,
+            [listener],
+            publish_timeout=events / rate + 120,
+            drain_timeout=180,
+        )
     return domains.tally(
         "aws-outage",
         batch,
-        published,
+        end.published,
         started,
         {
             "receive_failed_during_outage": failures_during_outage,
             "receive_failed_lines": count_lines(listener, RECEIVE_FAILED_LINE),
-            "received": exit_stats(listener).get("received"),
-            "drained": drained,
-            "listener_alive": alive,
-            "listener_exit": exit_code,
+            **end.of_one(listener),
         },
     )
 
@@ -284,22 +325,20 @@ def scale_out_scenario(
     started = time.monotonic()
     publisher = PacedPublisher(domains, batch, rate=0, duplicate_every=duplicate_every)
     publisher.start()
-    published = publisher.finish(timeout=300)
-    log(f"published {published} deliveries of {events} events to {listeners} listeners")
-    expected = len(domains.expected(batch))
-    drained = domains.wait_drained(expected, timeout=120 + events / 2)
-    alive = all(p.alive() for p in processes)
-    exits = [stop_gracefully(p) for p in processes]
+    end = _wind_down(
+        domains, batch, publisher, processes, publish_timeout=300, drain_timeout=120 + events / 2
+    )
+    log(f"published {end.published} deliveries of {events} events to {listeners} listeners")
     return domains.tally(
         "scale-out",
         batch,
-        published,
+        end.published,
         started,
         {
             "listeners": listeners,
             "run_lines_per_listener": [count_lines(p, RUN_LINE) for p in processes],
-            "drained": drained,
-            "listeners_alive": alive,
-            "listener_exits": exits,
+            "drained": end.drained,
+            "listeners_alive": all(end.alive),
+            "listener_exits": end.exits,
         },
     )

@@ -289,7 +289,11 @@ def flow_run_of(started: Path) -> Any:
         return next(r for r in runs if r.parameters.get("path") == str(started))
 
 
-def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run_ends_crashed(
+LongFlow = tuple[ManagedProcess, Path, list[int]]
+
+
+@pytest.fixture
+def long_flow_running(
     aws_env: str,
     sns: Any,
     sqs: Any,
@@ -298,11 +302,18 @@ def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run
     sleeping_domain: Path,
     tmp_path: Path,
     federation: LocalFederation,
-) -> None:
+) -> LongFlow:
+    """A listener (`--execute`) whose forked child is running probe-sleep for 120 s."""
     started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
     process = launch(federation, sleeping_domain, name_prefix, prefect_api, "--execute")
     wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
-    family = group_members(process.pid)
+    return process, started, group_members(process.pid)
+
+
+def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run_ends_crashed(
+    long_flow_running: LongFlow,
+) -> None:
+    process, started, family = long_flow_running
     assert len(family) == 3, family  # the listener, its fork server, the flow run's child
 
     took = stop_and_time(process, signal.SIGTERM)
@@ -317,19 +328,9 @@ def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run
 
 
 def test_a_listener_killed_with_sigkill_takes_its_fork_server_and_flow_runs_with_it(
-    aws_env: str,
-    sns: Any,
-    sqs: Any,
-    name_prefix: str,
-    prefect_api: str,
-    sleeping_domain: Path,
-    tmp_path: Path,
-    federation: LocalFederation,
+    long_flow_running: LongFlow,
 ) -> None:
-    started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
-    process = launch(federation, sleeping_domain, name_prefix, prefect_api, "--execute")
-    wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
-    family = group_members(process.pid)
+    process, _started, family = long_flow_running
     assert len(family) == 3, family
 
     os.kill(process.pid, signal.SIGKILL)  # the listener only, not its group

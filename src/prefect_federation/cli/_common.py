@@ -78,6 +78,13 @@ DomainFilterOpt = Annotated[
     str | None,
     typer.Option("--domain", help="Only this domain (default: every subscribing domain)."),
 ]
+ArchiveBucketOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The event archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>"
+        "event-archive; bucket names are global across AWS: on real AWS, choose your own)."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log prefect_federation's debug lines on stderr.")

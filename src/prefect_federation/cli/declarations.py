@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from prefect_federation.cli._common import (
+    ArchiveBucketOpt,
     CredentialsOpt,
     DeclarationsOpt,
     JsonOpt,
@@ -67,13 +68,7 @@ def provision(
             "every event before publishing it (what `replay` re-sends)."
         ),
     ] = True,
-    archive_bucket: Annotated[
-        str | None,
-        typer.Option(
-            help="The archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>event-archive;"
-            " bucket names are global across AWS: on real AWS, choose your own)."
-        ),
-    ] = None,
+    archive_bucket: ArchiveBucketOpt = None,
 ) -> None:
     """Create or update topics, queues, DLQs, subscriptions, policies and the event archive;
     then each domain's work pool and blocks on its Prefect server (idempotent)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from prefect_federation.cli._common import (
+    ArchiveBucketOpt,
     CredentialsOpt,
     DeclarationsOpt,
     DomainOpt,
@@ -94,12 +95,7 @@ def iam_policy(
             "up by default."
         ),
     ] = True,
-    archive_bucket: Annotated[
-        str | None,
-        typer.Option(
-            help="The archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>event-archive)."
-        ),
-    ] = None,
+    archive_bucket: ArchiveBucketOpt = None,
     aws_credentials_block: CredentialsOpt = None,
 ) -> None:
     """Print the domain's least-privilege IAM policy (JSON) for its runtime or its provisioning."""

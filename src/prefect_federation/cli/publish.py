@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from prefect_federation.cli._common import (
+    ArchiveBucketOpt,
     CredentialsOpt,
     DeclarationsOpt,
     SourceAliasOpt,
@@ -69,9 +70,7 @@ def publish(
         bool,
         typer.Option(help="Archive the event first (when the archive bucket exists), for replay."),
     ] = True,
-    archive_bucket: Annotated[
-        str | None, typer.Option(help="Archive bucket (default: <name prefix>event-archive).")
-    ] = None,
+    archive_bucket: ArchiveBucketOpt = None,
     aws_credentials_block: CredentialsOpt = None,
     wait: Annotated[
         bool,

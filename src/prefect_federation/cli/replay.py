@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.table import Table
 
 from prefect_federation.cli._common import (
+    ArchiveBucketOpt,
     CredentialsOpt,
     JsonOpt,
     SourceAliasOpt,
@@ -84,12 +85,7 @@ def replay(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be re-published; publish nothing.")
     ] = False,
-    archive_bucket: Annotated[
-        str | None,
-        typer.Option(
-            help="The archive's S3 bucket (default: <PREFECT_FEDERATION_NAME_PREFIX>event-archive)."
-        ),
-    ] = None,
+    archive_bucket: ArchiveBucketOpt = None,
     aws_credentials_block: CredentialsOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,

@@ -1,16 +1,4 @@
-"""Create, idempotently, the topics, queues, DLQs, subscriptions and policies the declarations need.
-
-- one SNS topic per publishing domain;
-- one SQS queue per subscribing domain, with its own DLQ (redrive policy, `maxReceiveCount`);
-- a subscription of that queue to each upstream topic, raw delivery, with a filter policy on the
-  `type` message attribute listing exactly the types the domain subscribes to;
-- a queue policy that lets only those topics send;
-- when given an S3 client, the environment's event archive: one bucket (default
-  `<name_prefix>event-archive`), versioned, public access blocked (`archive.ensure_archive`).
-
-Running it twice changes nothing; a changed declaration updates filter policies and removes
-subscriptions no longer declared.
-"""
+"""The provisioner: each resource the declarations need, looked up, then created or updated."""
 
 from __future__ import annotations
 
