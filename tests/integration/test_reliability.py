@@ -120,10 +120,10 @@ def test_a_listener_killed_at_random_moments_loses_no_event_and_starts_none_twic
     federation: LocalFederation, stack: Stack, tmp_path: Path, prefect_api: str
 ) -> None:
     federation.start_prefect(api_url=prefect_api)
-    tally = crash_scenario(federation, tmp_path, events=100, kills=5, rate=5.0)
+    tally = crash_scenario(federation, tmp_path, events=60, kills=4, rate=5.0)
 
     assert_exactly_once(tally, stack)
-    assert tally.expected_runs == 110  # 100 events: 100 runs of chaos-all + 10 of chaos-sampled
+    assert tally.expected_runs == 66  # 60 events: 60 runs of chaos-all + 6 of chaos-sampled
     assert tally.notes["kills_with_messages_in_flight"] >= 1, explain(tally, stack)
     assert tally.notes["last_listener_exit"] == 0, explain(tally, stack)
 
@@ -139,11 +139,11 @@ def test_while_the_prefect_server_is_down_messages_wait_and_become_runs_once_it_
     tally = prefect_outage_scenario(
         federation,
         tmp_path,
-        events=30,
+        events=20,
         rate=2.0,
         outage_after=3,
-        outage_seconds=20,
-        # Prefect's client would absorb a 20 s outage in its own retries (up to ~60 s; the soak
+        outage_seconds=14,
+        # Prefect's client would absorb a 14 s outage in its own retries (up to ~60 s; the soak
         # shows it): without them the listener sees the outage, and its back-off is tested
         client_retries=0,
     )
@@ -235,7 +235,7 @@ def test_while_aws_is_unreachable_the_listener_retries_and_afterwards_every_even
     tally = aws_outage_scenario(
         federation,
         tmp_path,
-        events=30,
+        events=20,
         rate=2.0,
         outage_after=3,
         outage_seconds=15,
@@ -360,11 +360,11 @@ def test_two_listener_processes_on_one_queue_make_exactly_one_run_per_event_and_
     federation: LocalFederation, stack: Stack, tmp_path: Path, prefect_api: str
 ) -> None:
     federation.start_prefect(api_url=prefect_api)
-    tally = scale_out_scenario(federation, tmp_path, events=200, listeners=2, duplicate_every=4)
+    tally = scale_out_scenario(federation, tmp_path, events=80, listeners=2, duplicate_every=4)
 
     assert_exactly_once(tally, stack)
     why = explain(tally, stack)
-    assert tally.published == 250  # every 4th of 200 events delivered twice
+    assert tally.published == 100  # every 4th of 80 events delivered twice
     assert all(n > 0 for n in tally.notes["run_lines_per_listener"]), why  # both took a share
     assert tally.notes["listener_exits"] == [0, 0], why
 
