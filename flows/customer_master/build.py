@@ -6,23 +6,14 @@ import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from flows._files import data_dir, inside_data_dir, read_csv, safe_part, write_csv
+from flows.customer_master.events import CustomerMasterCompleted
 from prefect_federation import publishes
 
 FIELDS = ["customer_id", "name", "region", "age", "income", "open_balance", "late_payments"]
-
-
-class CustomerMasterCompleted(BaseModel):
-    batch_id: str
-    snapshot_date: str
-    region: str
-    master_path: str
-    customer_count: int
-    duplicates_removed: int
 
 
 @flow(name="build-customer-master", log_prints=True)

@@ -7,25 +7,15 @@ import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 from flows._files import data_dir, safe_part, write_csv
+from flows.ingestion.events import IngestionCompleted
 from prefect_federation import publishes
 
 REGIONS = ["north", "south", "east", "west"]
 FIELDS = ["customer_id", "name", "region", "age", "income", "open_balance", "late_payments"]
-
-
-class IngestionCompleted(BaseModel):
-    """The data of `ingestion.completed`: what downstream needs to find the batch."""
-
-    batch_id: str
-    snapshot_date: str
-    region: str
-    row_count: int
-    raw_path: str
 
 
 def generate_rows(snapshot_date: str, region: str, rows: int) -> list[dict[str, object]]:

@@ -7,28 +7,17 @@ import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger
-from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from flows._files import data_dir, inside_data_dir, read_csv, safe_part, write_csv
+from flows.scoring.events import ScoresWritten, ScoringCompleted
 from prefect_federation import publish_event, publishes
 
 WEIGHTS = {
     "v1": {"late_payments": 0.55, "balance_to_income": 2.0, "young": 0.3, "bias": -2.2},
     "v2": {"late_payments": 0.65, "balance_to_income": 2.5, "young": 0.2, "bias": -2.5},
 }
-
-
-class ScoringCompleted(BaseModel):
-    batch_id: str
-    snapshot_date: str
-    region: str
-    scores_path: str
-    scored: int
-    high_risk: int
-    threshold: float
-    model_version: str
 
 
 def risk_score(row: dict[str, str], weights: dict[str, float]) -> float:
@@ -72,7 +61,7 @@ def score_customers(
     path = data_dir() / "scores" / safe_part(snapshot_date, "snapshot_date") / f"{region}.csv"
     write_csv(path, scored, ["customer_id", "score", "high_risk"])
     publish_event(  # a material step, published mid-flow: the scores file exists
-        "scoring.scores-written", {"batch_id": batch_id, "scores_path": str(path)}
+        "scoring.scores-written", ScoresWritten(batch_id=batch_id, scores_path=str(path))
     )
     logger.info(
         "scored %d customers of %s with %s: %d high risk",

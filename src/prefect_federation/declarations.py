@@ -44,6 +44,7 @@ __all__ = [
 
 JsonScalar = str | int | float | bool | None
 DEPLOYMENT_PATTERN = r"^[^/\s]+/[^/\s]+$"
+MODEL_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 
 
 class _Strict(BaseModel):
@@ -60,6 +61,24 @@ class Publication(_Strict):
         alias="schema",
         description="Optional JSON schema of the event's data; consumers validate against it.",
     )
+    model: str | None = Field(
+        default=None,
+        pattern=MODEL_PATTERN,
+        description="The pydantic model of the event's data, `module.path:ClassName`, importable "
+        "from the project root (instead of `schema`).",
+    )
+    version: int = Field(
+        default=1,
+        ge=1,
+        description="The contract's major version, carried as `dataschema` on every envelope; "
+        "raise it for a breaking change.",
+    )
+
+    @model_validator(mode="after")
+    def _one_contract(self) -> Publication:
+        if self.model is not None and self.data_schema is not None:
+            raise ValueError("give `model` or `schema`, not both")
+        return self
 
 
 class Subscription(_Strict):
@@ -91,6 +110,18 @@ class Subscription(_Strict):
         default="envelope",
         description="`raw`: accept plain JSON bodies (e.g. Airflow's SnsPublishOperator) as data.",
     )
+    data_schema: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description="`adapter: raw` only: the JSON schema of the raw body, which `check` "
+        "checks the templates against (the producer declares none).",
+    )
+
+    @model_validator(mode="after")
+    def _schema_only_for_raw(self) -> Subscription:
+        if self.data_schema is not None and self.adapter != "raw":
+            raise ValueError("`schema` is for `adapter: raw` subscriptions (else the producer's)")
+        return self
 
     @field_validator("parameters")
     @classmethod

@@ -148,3 +148,7 @@ class ArchiveError(FederationError):
 
 class ConfigError(FederationError, ValueError):
     """Bad configuration, found at start-up: a declaration file, a block, a setting."""
+
+
+class ContractViolation(FederationError, ValueError):
+    """Event data breaks its declared contract: nothing is published (never retried)."""

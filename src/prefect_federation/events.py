@@ -1,8 +1,8 @@
 """The event envelope: the one contract between domains.
 
 Attribute names follow CloudEvents 1.0 (`specversion`, `id`, `source`, `type`, `time`, `subject`,
-`datacontenttype`, `data`) plus extension attributes for chains of domains (`correlationid`,
-`causationid`) and the producing flow run (`flowrunid`, `flowrunurl`).
+`datacontenttype`, `dataschema`, `data`) plus extension attributes for chains of domains
+(`correlationid`, `causationid`) and the producing flow run (`flowrunid`, `flowrunurl`).
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ class EventEnvelope(BaseModel):
     )
     subject: str | None = Field(default=None, description="What the event is about, if useful.")
     datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = Field(
+        default=None,
+        description="The data's contract and major version, "
+        "`urn:prefect-federation:<type>:v<major>` (set when publishing a declared type).",
+    )
     data: dict[str, Any] = Field(
         default_factory=dict, description="The parameters downstream domains need (a JSON object)."
     )

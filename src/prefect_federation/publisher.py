@@ -13,6 +13,8 @@ from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
+    from prefect_federation.contracts.registry import ContractRegistry
+
 __all__ = ["InMemoryPublisher", "Publisher", "SnsPublisher"]
 
 
@@ -27,17 +29,27 @@ class SnsPublisher:
 
     For a FIFO topic the message group is `message_group_id` (default: the event's source, so one
     domain's events keep their order) and the deduplication id is the event id.
+
+    Given `contracts` (e.g. `registry_for(Path("deployments"))`), each envelope is checked against
+    its type's contract before any AWS call (`ContractViolation`) and carries its `dataschema`.
     """
 
     def __init__(
-        self, client: SNSClient, topic_arn: str, message_group_id: str | None = None
+        self,
+        client: SNSClient,
+        topic_arn: str,
+        message_group_id: str | None = None,
+        contracts: ContractRegistry | None = None,
     ) -> None:
         self.client = client
         self.topic_arn = topic_arn
         self.message_group_id = message_group_id
         self.fifo = topic_arn.endswith(".fifo")
+        self.contracts = contracts
 
     def publish(self, envelope: EventEnvelope) -> str:
+        if self.contracts is not None:
+            envelope = self.contracts.enforce(envelope)
         body = envelope.to_json()
         if len(body.encode()) > MAX_EVENT_BYTES - 1024:
             raise EventTooLarge(

@@ -11,6 +11,10 @@ def ingest(snapshot_date: str) -> IngestionResult:
     ...
 ```
 
+Data is checked against the type's contract (`publishes[].model` or `.schema` in the declarations
+of `$PREFECT_FEDERATION_DECLARATIONS`, default `./deployments`) before anything is sent: data that
+breaks it fails the run at once (`ContractViolation`, no retries) and nothing is published.
+
 Inside a run the listener started, a published event carries the chain along: the same
 `correlationid`, and `causationid` = the event that started this run. A publish that fails after its
 retries raises, so the flow run fails: an event is never dropped in silence.
@@ -159,8 +163,13 @@ def _publish(
         task_run_id = _current_task_run_id()  # task retries keep their task run: same id
         if task_run_id is not None:
             event_id = stable_event_id("task-run", task_run_id, event_type)
+    from prefect_federation.contracts.registry import default_registry
+
+    contracts = default_registry()
+    contracts.check(event_type, _as_data(data))  # bad data: nothing is published, no retry
     publisher = resolve_publisher(source or domain_of(event_type))  # before the event's time
     envelope = build_event(event_type, data, source=source, subject=subject, event_id=event_id)
+    envelope = contracts.enforce(envelope)  # and it carries the contract's `dataschema`
     publisher.publish(envelope)
     return envelope
 

@@ -43,19 +43,29 @@ def _compile(template: str) -> Any:
 
 
 def check_template(value: Any, where: str = "parameters") -> None:
-    """Raise ValueError if any string template inside `value` has a syntax error."""
+    """Raise ValueError naming every string template inside `value` that has a syntax error."""
+    problems = _template_problems(value, where)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _template_problems(value: Any, where: str) -> list[str]:
     if isinstance(value, str):
         if _is_template(value):
             try:
                 _compile(value)
             except TemplateSyntaxError as exc:
-                raise ValueError(f"{where}: template {value!r} is not valid: {exc}") from exc
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            check_template(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_template(item, f"{where}[{index}]")
+                return [f"{where}: template {value!r} is not valid: {exc}"]
+        return []
+    if isinstance(value, Mapping):
+        return [
+            p for key, item in value.items() for p in _template_problems(item, f"{where}.{key}")
+        ]
+    if isinstance(value, list):
+        return [
+            p for i, item in enumerate(value) for p in _template_problems(item, f"{where}[{i}]")
+        ]
+    return []
 
 
 def render_value(value: Any, context: Mapping[str, Any], where: str = "parameters") -> Any:

@@ -28,6 +28,7 @@ OTHERS = {
     "alerts": "writes one automation per domain",
     "dlq redrive": "writes",
     "dlq purge": "writes",
+    "contracts export": "writes files; prints their paths",
 }
 HIDDEN_ALIASES = {
     ("publish", "--source"): "--domain",
@@ -139,7 +140,7 @@ def test_check_prints_the_declarations_as_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     domains = {d["domain"]: d for d in json.loads(result.stdout)["domains"]}
     assert domains["scoring"]["subscribes"][0]["deployment"] == "f/d"
-    assert domains["ingestion"]["publishes"] == [{"type": "ingestion.completed"}]
+    assert domains["ingestion"]["publishes"] == [{"type": "ingestion.completed", "version": 1}]
 
 
 # -- run_listener, without Typer ---------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID, uuid4
@@ -37,6 +38,13 @@ from prefect_federation.publishing import (
 class ScoringResult(BaseModel):
     snapshot_date: date
     scored: int
+
+
+@pytest.fixture(autouse=True)
+def no_declared_contracts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests publish the worked example's types with data of their own: no declarations
+    here, so no contracts (tests/unit/test_contract_publishing.py checks the contracts)."""
+    monkeypatch.setenv("PREFECT_FEDERATION_DECLARATIONS", str(tmp_path / "no-declarations"))
 
 
 @pytest.fixture

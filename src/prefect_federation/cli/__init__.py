@@ -7,6 +7,7 @@ One module per command group; what they share (consoles, `fail`, settings, optio
 |---|---|
 | `publish.py` | `publish` (and `--wait`, through `chain.py`) |
 | `declarations.py` | `check`, `provision` |
+| `contracts.py` | `contracts export`, and `check`'s contract checks (`--against`) |
 | `listen.py` | `listen` (the wiring is `listener.service.run_listener`) |
 | `demo.py` | `demo` |
 | `dlq.py` | `dlq list|show|redrive|purge` |
@@ -26,6 +27,7 @@ from __future__ import annotations
 import typer
 
 from prefect_federation.cli.chain import alerts, trace
+from prefect_federation.cli.contracts import contracts_app
 from prefect_federation.cli.declarations import check, provision
 from prefect_federation.cli.demo import demo
 from prefect_federation.cli.dlq import dlq_app
@@ -50,6 +52,7 @@ app.command()(check)
 app.command()(provision)
 app.command("iam-policy")(iam_policy)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(contracts_app, name="contracts")
 app.command()(status)
 app.command()(trace)
 app.command()(alerts)

@@ -3,7 +3,6 @@ AWS and on each domain's Prefect server."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -18,32 +17,19 @@ from prefect_federation.cli._common import (
     console,
     fail,
 )
+from prefect_federation.cli.contracts import AgainstOpt, run_check
 from prefect_federation.errors import ConfigError, FederationError
 
 __all__ = ["check", "provision"]
 
 
-def check(declarations: DeclarationsOpt = None, json_output: JsonOpt = False) -> None:
-    """Validate the domain declarations; exit 2 with the file, field and problem if one is wrong."""
-    from prefect_federation.declarations import load_federation
-
-    settings = build_settings(declarations)
-    try:
-        federation = load_federation(settings.declarations)
-    except ConfigError as exc:
-        raise fail(str(exc)) from exc
-    if json_output:
-        dumped = [d.model_dump(mode="json", by_alias=True, exclude_none=True) for d in federation]
-        print(json.dumps({"domains": dumped}, indent=2))
-        return
-    table = Table("domain", "publishes", "subscribes to -> deployment")
-    for domain in federation:
-        table.add_row(
-            domain.domain,
-            "\n".join(p.type for p in domain.publishes) or "-",
-            "\n".join(f"{s.event} -> {s.deployment}" for s in domain.subscribes) or "-",
-        )
-    console.print(table)
+def check(
+    declarations: DeclarationsOpt = None, json_output: JsonOpt = False, against: AgainstOpt = None
+) -> None:
+    """Check the declarations and every subscription against both sides, statically: the
+    producer's contract (fields read, filters, types) and the target flow's parameters. Reports
+    every problem; exit 2 on any error (see README, Contracts)."""
+    run_check(declarations, json_output, against)
 
 
 def provision(

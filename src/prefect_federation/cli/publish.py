@@ -119,8 +119,9 @@ def publish(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise fail(f"not a valid event: {problems}") from exc
-    settings = build_settings(None, aws_credentials_block)
+    settings = build_settings(declarations, aws_credentials_block)
     try:
+        envelope = _checked(envelope, settings.declarations)
         publisher: Any = open_publisher(envelope.source, settings, topic_arn)
         note = ""
         if archive:
@@ -145,6 +146,17 @@ def publish(
                 event_id=str(envelope.id),
             )
         )
+
+
+def _checked(envelope: Any, declarations: Path) -> Any:
+    """The envelope checked against its type's contract, carrying its `dataschema`: before
+    any AWS call (imports the declarations and a model's module, nothing of Prefect)."""
+    from prefect_federation.contracts.registry import registry_for
+
+    try:
+        return registry_for(declarations).enforce(envelope)
+    except ConfigError as exc:
+        raise fail(f"{declarations}: {exc}") from exc
 
 
 def _archiving(publisher: Any, settings: Any, bucket: str | None) -> tuple[Any, str]:
