@@ -42,11 +42,13 @@ def runner(aws_env: str, name_prefix: str, monkeypatch: pytest.MonkeyPatch) -> C
 
 
 @pytest.fixture
-def declarations(tmp_path: Path) -> Path:
+def declarations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "deployments"
     directory.mkdir()
     (directory / "ingestion.yaml").write_text(INGESTION_YAML)
     (directory / "scoring.yaml").write_text(SCORING_YAML)
+    # `publish` checks data against these declarations' contracts (not the worked example's)
+    monkeypatch.setenv("PREFECT_FEDERATION_DECLARATIONS", str(directory))
     return directory
 
 

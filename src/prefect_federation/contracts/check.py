@@ -114,6 +114,8 @@ class _Context:
     def of(self) -> str:
         """`scoring.completed v1 (producer scoring)`."""
         assert self.contract is not None
+        if self.contract.origin.startswith("raw"):
+            return f"the raw body schema of {self.contract.type} (producer {self.producer})"
         return f"{self.contract.type} v{self.contract.version} (producer {self.producer})"
 
 
@@ -360,6 +362,20 @@ def _under(where: str, name: str) -> bool:
     return where == prefix or where.startswith((prefix + ".", prefix + "["))
 
 
+def _reported(ctx: _Context, template: TemplateReads) -> bool:
+    """Whether a problem of the template's reads is reported already (by `_template_problems`)."""
+    if template.syntax_error:
+        return True
+    for read in template.reads:
+        if read.root != "event" or (read.path and read.path[0] not in ENVELOPE_ATTRIBUTES):
+            return True
+        data_read = read.path[:1] == ("data",) and len(read.path) > 1
+        contract = ctx.contract
+        if data_read and contract and not lookup(contract.data_schema, list(read.path[1:])).found:
+            return True
+    return False
+
+
 def _unverifiable(ctx: _Context, templates: list[TemplateReads]) -> bool:
     if ctx.contract is None:
         return any(r.path[:1] == ("data",) for t in templates for r in t.reads)
@@ -386,7 +402,7 @@ def _type_problems(
     problems: list[Problem] = []
     for name, given in subscription.parameters.items():
         mine = [t for w, t in by_where.items() if _under(w, name)]
-        if any(t.syntax_error or any(r.root != "event" for r in t.reads) for t in mine):
+        if any(_reported(ctx, t) for t in mine):
             continue  # reported already: a sample cannot render it
         if _unverifiable(ctx, mine):
             continue  # it reads a field the contract leaves open: nothing to render it from
