@@ -217,7 +217,8 @@ def compare(old: Contract, new: Contract, readers: list[Reader]) -> tuple[list[P
     head = f"{new.type} v{old.version} -> v{new.version}"
     if new.version < old.version:
         message = f"{head}: the major version went down (it only goes up)"
-        return [Problem("version", message, producer=new.producer, field="version")], []
+        problem = Problem("version", message, producer=new.producer, standalone=True)
+        return [problem], []
     errors: list[Problem] = []
     notes: list[str] = []
     for change in diff(old.data_schema, new.data_schema):
@@ -236,6 +237,7 @@ def compare(old: Contract, new: Contract, readers: list[Reader]) -> tuple[list[P
                     consumer=", ".join(sorted({r.consumer for r in victims})),
                     producer=new.producer,
                     field=f"data.{change.dotted}",
+                    standalone=True,
                 )
             )
         else:

@@ -23,8 +23,12 @@ class Problem:
     producer: str | None = None
     field: str | None = None
     severity: Literal["error", "warning"] = "error"
+    standalone: bool = False
+    """The message names everything itself (a change between versions): `text()` is it."""
 
     def text(self) -> str:
+        if self.standalone:
+            return self.message
         where = " ".join(part for part in (self.consumer, self.subscription) if part)
         parts = [part for part in (where, self.field) if part]
         return ": ".join([*parts, self.message])
