@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-once test lint bench install lock clean
+.PHONY: demo demo-once test lint check bench install lock clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -29,6 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Every subscription against its producer's contract and its target flow (README: Contracts).
+check: $(STAMP)
+	$(BIN)/prefect-federation check -d deployments
 
 lock:
 	$(PYTHON) -m uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.txt

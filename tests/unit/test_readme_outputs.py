@@ -18,7 +18,7 @@ from .cli_commands import COMMAND, ROOT, CommandLine, prefetch, problems_of
 
 README = ROOT / "README.md"
 MARKER = re.compile(r"^<!-- output: ([\w-]+) -->$")
-COMPARED = {"check-error"}
+COMPARED = {"check-error", "check-broken-contract"}
 """Samples compared with what the code prints, each by a test below."""
 
 
@@ -95,6 +95,30 @@ def _helps_side_by_side() -> None:
 @pytest.mark.parametrize("command", SAMPLE_COMMANDS)
 def test_a_command_a_sample_shows_exists_with_its_options(command: str) -> None:
     assert problems_of(CommandLine.parse(command)) == []
+
+
+def test_the_broken_contract_sample_is_what_check_prints(tmp_path: Path) -> None:
+    """The sample's mistake: scoring renames `scores_path` in its model; reporting reads it."""
+    sample = _sample("check-broken-contract")
+    for part in ("deployments", "flows"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "prefect.yaml", tmp_path / "prefect.yaml")
+    events = tmp_path / "flows" / "scoring" / "events.py"
+    events.write_text(events.read_text().replace("    scores_path: str", "    scores_uri: str", 1))
+    [command] = sample.commands
+
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect-federation")), *command.split()[1:]],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 2
+    printed = sample.text.split("\n", 1)[1]
+    assert (done.stdout + done.stderr).strip() == printed.strip()
 
 
 def test_the_check_error_sample_is_what_check_prints(tmp_path: Path) -> None:
