@@ -72,13 +72,12 @@ def contracts_of(
     return found, errors
 
 
-def violations(contract: Contract, data: Any) -> list[str]:
+def violations(contract: Contract, data: Any, validator: Any = None) -> list[str]:
     """Each way `data` breaks the contract, as `data.<path>: <problem>` (empty: it is valid)."""
     if not contract.data_schema:
         return []
-    import jsonschema  # a dependency of prefect (and of nothing heavy)
-
-    validator = jsonschema.Draft202012Validator(contract.data_schema)
+    if validator is None:
+        validator = _validator(contract)
     found: list[str] = []
     for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.path]):
         where = ".".join(["data", *(str(p) for p in error.path)])
@@ -91,11 +90,18 @@ def violations(contract: Contract, data: Any) -> list[str]:
     return found
 
 
+def _validator(contract: Contract) -> Any:
+    import jsonschema  # a dependency of prefect (and of nothing heavy)
+
+    return jsonschema.Draft202012Validator(contract.data_schema)
+
+
 class ContractRegistry:
     """Event type -> its contract; types not in it are published unchecked."""
 
     def __init__(self, contracts: dict[str, Contract] | None = None) -> None:
         self.contracts = dict(contracts or {})
+        self._validators: dict[str, Any] = {}
 
     @classmethod
     def from_federation(cls, federation: Federation, root: Path) -> ContractRegistry:
@@ -113,7 +119,9 @@ class ContractRegistry:
         contract = self.contracts.get(event_type)
         if contract is None:
             return
-        problems = violations(contract, data)
+        if event_type not in self._validators and contract.data_schema:
+            self._validators[event_type] = _validator(contract)
+        problems = violations(contract, data, self._validators.get(event_type))
         if problems:
             raise ContractViolation(
                 f"{event_type} not published: its data breaks the contract "
