@@ -108,7 +108,7 @@ def test_a_misspelled_root_is_an_error_that_suggests_event(targets: Targets) -> 
 
     problem = only(found, "unknown-root")
     assert problem.text() == (
-        "reporting subscribes[0] (scoring.completed -> write-risk-report/reporting): "
+        "reporting subscribes[0] (scoring.completed from scoring -> write-risk-report/reporting): "
         "parameters.batch_id: `evnt.data.batch_id`: templates see only `event`; "
         "did you mean `event`?"
     )

@@ -31,9 +31,13 @@ __all__ = ["check_subscription", "check_subscriptions", "load_all", "subscriptio
 
 
 def subscription_label(index: int, subscription: Subscription) -> str:
-    """`subscribes[0] (scoring.completed -> write-risk-report/reporting)`."""
+    """`subscribes[0] (scoring.completed from scoring -> write-risk-report/reporting)`: the
+    producer is named in every problem of the subscription."""
     name = f" {subscription.name}" if subscription.name else ""
-    return f"subscribes[{index}] ({subscription.event} -> {subscription.deployment}{name})"
+    return (
+        f"subscribes[{index}] ({subscription.event} from {subscription.upstream} -> "
+        f"{subscription.deployment}{name})"
+    )
 
 
 def load_all(path: Path) -> tuple[Federation, list[Problem]]:
