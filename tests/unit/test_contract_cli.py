@@ -65,7 +65,8 @@ def test_a_contract_broken_on_purpose_fails_check_naming_both_teams(project: Pat
     assert done.stderr.strip().splitlines() == [
         "error: reporting subscribes[0] (scoring.completed from scoring -> "
         "write-risk-report/reporting): parameters.scores_path: reads `event.data.scores_path`, "
-        "but scoring.completed v1 (producer scoring) has no `data.scores_path`; did you mean `scores_uri`?"
+        "but scoring.completed v1 (producer scoring) has no `data.scores_path`; "
+        "did you mean `scores_uri`?"
     ]
     report = json.loads(run(project, "check", "--json").stdout)
     [problem] = report["problems"]
