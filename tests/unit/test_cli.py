@@ -18,7 +18,7 @@ from prefect_federation.errors import ConfigError
 from prefect_federation.listener.service import run_listener
 from prefect_federation.settings import FederationSettings
 
-READS_STATE = {"check", "status", "trace", "dlq list", "dlq show", "replay"}
+READS_STATE = {"check", "status", "trace", "explain", "dlq list", "dlq show", "replay"}
 """Commands that print what is there: each takes `--json`."""
 LONG_RUNNING = {"listen", "demo", "replay", "publish"}
 """Commands that may run for long (`publish --wait`, a replay of thousands): each takes `-v`."""

@@ -13,6 +13,7 @@ One module per command group; what they share (consoles, `fail`, settings, optio
 | `dlq.py` | `dlq list|show|redrive|purge` |
 | `status.py` | `status` |
 | `chain.py` | `trace`, `alerts` |
+| `explain.py` | `explain` |
 | `iam.py` | `iam-policy` |
 | `replay.py` | `replay` |
 
@@ -31,6 +32,7 @@ from prefect_federation.cli.contracts import contracts_app
 from prefect_federation.cli.declarations import check, provision
 from prefect_federation.cli.demo import demo
 from prefect_federation.cli.dlq import dlq_app
+from prefect_federation.cli.explain import explain
 from prefect_federation.cli.iam import iam_policy
 from prefect_federation.cli.listen import listen
 from prefect_federation.cli.publish import publish
@@ -55,6 +57,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(contracts_app, name="contracts")
 app.command()(status)
 app.command()(trace)
+app.command()(explain)
 app.command()(alerts)
 app.command()(replay)
 app.command()(listen)

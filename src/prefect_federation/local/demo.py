@@ -29,6 +29,7 @@ from prefect_federation.local.report import (
     DemoFailed,
     created_line,
     describe_provisioning,
+    explain_line,
     run_url,
     state_line,
     summary_table,
@@ -377,6 +378,7 @@ def run_demo(
                 "received events in the event feed (heartbeats left out): "
                 + ", ".join(event_feed_url(demo.ui_of(url)) for url in demo.servers.values())
             )
+            demo.say(explain_line(correlation_id))
             if not once:
                 demo.say("the stack stays up: browse the UI; Ctrl-C stops everything")
                 while not stop.is_set():

@@ -19,6 +19,7 @@ __all__ = [
     "DemoFailed",
     "created_line",
     "describe_provisioning",
+    "explain_line",
     "run_url",
     "state_line",
     "summary_table",
@@ -49,6 +50,11 @@ def describe_provisioning(report: Any) -> str:
         f"provisioned {len(report.actions)} AWS resources ({changed} created or updated): "
         "topics, queues, DLQs, filtered subscriptions, event archive"
     )
+
+
+def explain_line(event_id: UUID) -> str:
+    """The demo's pointer to `explain` for its first event (in the demo's environment)."""
+    return f"why each downstream run did (or did not) start: prefect-federation explain {event_id}"
 
 
 def ui_of(api_url: str) -> str:
