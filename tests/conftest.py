@@ -12,6 +12,9 @@ import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Most tests' deployments live in a pool without a worker, their runs meant to stay scheduled:
+# backpressure would hold them. The backpressure tests turn it on for their listeners.
+os.environ.setdefault("PREFECT_FEDERATION_LISTENER_BACKPRESSURE", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"

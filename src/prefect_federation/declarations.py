@@ -116,6 +116,13 @@ class Subscription(_Strict):
         description="`adapter: raw` only: the JSON schema of the raw body, which `check` "
         "checks the templates against (the producer declares none).",
     )
+    max_waiting: int = Field(
+        default=10,
+        ge=1,
+        le=10000,
+        description="Backpressure: no new run while this many of the deployment's runs are "
+        "scheduled and not started; the messages wait in the queue.",
+    )
 
     @model_validator(mode="after")
     def _schema_only_for_raw(self) -> Subscription:

@@ -14,6 +14,8 @@ FederationError
 │   ├── PrefectApiUnavailable     the Prefect API cannot be reached or answered 5xx
 │   ├── AwsThrottled              AWS throttled us or was unreachable
 │   ├── HeldBack                  FIFO: an earlier message of the same group is being retried
+│   ├── Held                      its subscription is paused (hold) or its target is full
+│   │                             (backpressure): it waits in the queue, never dead-lettered
 │   └── PublishError              an event could not be published after retries
 │       └── ReplayError               a replay stopped at an event it could not publish
 ├── SettleError               acting on an outcome failed (delete, DLQ send, visibility change):
@@ -44,6 +46,7 @@ __all__ = [
     "EnvelopeValidationError",
     "EventTooLarge",
     "FederationError",
+    "Held",
     "HeldBack",
     "ParameterRenderError",
     "ParameterSchemaError",
@@ -112,6 +115,19 @@ class HeldBack(RetryableError):
         self.group_id = group_id
         self.delay_seconds = delay_seconds
         super().__init__(f"held back: an earlier message of group {group_id!r} is retried")
+
+
+class Held(RetryableError):
+    """The subscription's target cannot take the run now: paused with `hold`, or backpressure
+    (concurrency limit reached, no live worker, too many runs waiting). The message waits in the
+    queue for `delay_seconds`; waiting never counts towards dead-lettering (see `outcome`)."""
+
+    def __init__(self, kind: str, subscription: str, reason: str, delay_seconds: int) -> None:
+        self.kind = kind
+        self.subscription = subscription
+        self.reason = reason
+        self.delay_seconds = delay_seconds
+        super().__init__(f"{kind}: {subscription}: {reason}")
 
 
 class PublishError(RetryableError):

@@ -62,6 +62,7 @@ def heartbeat_payload(listener: Listener, phase: str) -> dict[str, Any]:
         "host": socket.gethostname(),
         "interval_seconds": listener.settings.heartbeat_seconds,
         **listener.stats.as_dict(),
+        "held_back": listener.gate.held() if listener.gate is not None else {},
     }
 
 

@@ -16,7 +16,17 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-__all__ = ["DLQ_ATTRIBUTE_PREFIX", "QueueClient", "ReceivedMessage", "SqsQueueClient"]
+__all__ = [
+    "DLQ_ATTRIBUTE_PREFIX",
+    "FIRST_SENT",
+    "ORIGINAL_MESSAGE_ID",
+    "QueueClient",
+    "ReceivedMessage",
+    "SqsQueueClient",
+    "first_sent",
+    "original_message_id",
+    "requeue_attributes",
+]
 
 logger = logging.getLogger("prefect_federation.queue")
 
@@ -24,6 +34,14 @@ DLQ_ATTRIBUTE_PREFIX = "federation-"
 """Message attributes we add to a dead-lettered message: `federation-reason` and friends."""
 
 MAX_REASON_CHARS = 4000
+
+ORIGINAL_MESSAGE_ID = f"{DLQ_ATTRIBUTE_PREFIX}message-id"
+"""On a requeued copy: the id of the message as first delivered (raw events take their id
+from it)."""
+REQUEUED = f"{DLQ_ATTRIBUTE_PREFIX}requeued"
+"""On a requeued copy: how many times it was requeued."""
+FIRST_SENT = f"{DLQ_ATTRIBUTE_PREFIX}first-sent"
+"""On a requeued copy: when the message first reached the queue (ISO time): its real age."""
 
 
 class ReceivedMessage(BaseModel):
@@ -54,6 +72,10 @@ class QueueClient(Protocol):
     def retry_later(self, message: ReceivedMessage, delay_seconds: int) -> None: ...
 
     def extend_visibility(self, message: ReceivedMessage, seconds: int) -> None: ...
+
+    def requeue(self, message: ReceivedMessage, delay_seconds: int) -> None:
+        """Send a fresh copy (receive count 0) after `delay_seconds`, then delete the original."""
+        ...
 
     def max_receive_count(self) -> int | None:
         """The redrive policy's maxReceiveCount; None when the queue has no dead-letter queue."""
@@ -114,6 +136,32 @@ def dead_letter_attributes(
         }
     )
     return keep
+
+
+def requeue_attributes(message: ReceivedMessage) -> dict[str, str]:
+    """A requeued copy's attributes: the original's, and where it came from (at most 10)."""
+    attributes = dict(message.attributes)
+    attributes.setdefault(ORIGINAL_MESSAGE_ID, message.message_id)
+    if message.sent_at is not None:
+        attributes.setdefault(FIRST_SENT, message.sent_at.isoformat())
+    attributes[REQUEUED] = str(int(attributes.get(REQUEUED, "0")) + 1)
+    return dict(list(attributes.items())[:10])
+
+
+def first_sent(message: ReceivedMessage) -> datetime | None:
+    """When the message first reached the queue (the same after a requeue)."""
+    stamp = message.attributes.get(FIRST_SENT)
+    if stamp:
+        try:
+            return datetime.fromisoformat(stamp)
+        except ValueError:
+            pass
+    return message.sent_at
+
+
+def original_message_id(message: ReceivedMessage) -> str:
+    """The id of the message as first delivered (the same after a requeue)."""
+    return message.attributes.get(ORIGINAL_MESSAGE_ID, message.message_id)
 
 
 class SqsQueueClient:
@@ -225,6 +273,23 @@ class SqsQueueClient:
 
     def retry_later(self, message: ReceivedMessage, delay_seconds: int) -> None:
         self.extend_visibility(message, delay_seconds)
+
+    def requeue(self, message: ReceivedMessage, delay_seconds: int) -> None:
+        kwargs: dict[str, Any] = {
+            "QueueUrl": self.queue_url,
+            "MessageBody": message.body,
+            "MessageAttributes": {
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in requeue_attributes(message).items()
+            },
+        }
+        if self.fifo:  # no per-message delay on FIFO: the group waits for it anyway
+            kwargs["MessageGroupId"] = message.group_id or "requeued"
+            kwargs["MessageDeduplicationId"] = f"{message.message_id}:{message.receive_count}"
+        else:
+            kwargs["DelaySeconds"] = max(0, min(delay_seconds, 900))
+        _aws_call("send_message (requeue)", self.client.send_message, **kwargs)
+        self.delete(message)
 
     def extend_visibility(self, message: ReceivedMessage, seconds: int) -> None:
         _aws_call(

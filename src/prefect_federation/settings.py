@@ -93,6 +93,32 @@ class ListenerSettings(BaseSettings):
         "the flow runs it executes may finish until shortly before, then are abandoned "
         "(messages are redelivered, runs terminated and marked Crashed).",
     )
+    backpressure: bool = Field(
+        default=True,
+        description="Create no run for a subscription whose deployment cannot take it (its "
+        "work pool has no live worker, or `max_waiting` runs wait to start); its messages wait "
+        "in the queue.",
+    )
+    capacity_ttl_seconds: float = Field(
+        default=2.0, ge=0, le=300, description="How long a deployment's capacity reading is used."
+    )
+    hold_delay_seconds: int = Field(
+        default=10, ge=1, le=900, description="A message held back (backpressure) comes back after."
+    )
+    pause_ttl_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long the pause state read from Prefect is used."
+    )
+    pause_delay_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=900,
+        description="A message of a paused (hold) subscription comes back after.",
+    )
+    archive_bucket: str | None = Field(
+        default=None,
+        description="Where skip records go (pause --mode skip); default "
+        "<PREFECT_FEDERATION_NAME_PREFIX>event-archive.",
+    )
     ready_file: Path | None = Field(
         default=None,
         description="Write the listener's pid to this file once it has received from its queue "

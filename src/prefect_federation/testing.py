@@ -81,6 +81,7 @@ class InMemoryQueue:
         self.dead_letters: list[tuple[ReceivedMessage, str]] = []
         self.deleted: list[str] = []
         self.retries: list[tuple[str, int]] = []
+        self.requeued: list[tuple[str, int]] = []
 
     def describe(self) -> str:
         return "in-memory queue"
@@ -135,6 +136,13 @@ class InMemoryQueue:
 
     def extend_visibility(self, message: ReceivedMessage, seconds: int) -> None:
         return None
+
+    def requeue(self, message: ReceivedMessage, delay_seconds: int) -> None:
+        from prefect_federation.queue import requeue_attributes
+
+        self.requeued.append((message.message_id, delay_seconds))
+        self.put(message.body, requeue_attributes(message))
+        self.delete(message)
 
     def max_receive_count(self) -> int | None:
         return self._max_receive_count

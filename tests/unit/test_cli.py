@@ -29,6 +29,8 @@ OTHERS = {
     "dlq redrive": "writes",
     "dlq purge": "writes",
     "contracts export": "writes files; prints their paths",
+    "pause": "writes the pause state",
+    "resume": "writes the pause state",
 }
 HIDDEN_ALIASES = {
     ("publish", "--source"): "--domain",

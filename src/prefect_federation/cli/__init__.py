@@ -14,6 +14,7 @@ One module per command group; what they share (consoles, `fail`, settings, optio
 | `status.py` | `status` |
 | `chain.py` | `trace`, `alerts` |
 | `explain.py` | `explain` |
+| `pause.py` | `pause`, `resume` |
 | `iam.py` | `iam-policy` |
 | `replay.py` | `replay` |
 
@@ -35,6 +36,7 @@ from prefect_federation.cli.dlq import dlq_app
 from prefect_federation.cli.explain import explain
 from prefect_federation.cli.iam import iam_policy
 from prefect_federation.cli.listen import listen
+from prefect_federation.cli.pause import pause, resume
 from prefect_federation.cli.publish import publish
 from prefect_federation.cli.replay import replay
 from prefect_federation.cli.status import status
@@ -60,6 +62,8 @@ app.command()(trace)
 app.command()(explain)
 app.command()(alerts)
 app.command()(replay)
+app.command()(pause)
+app.command()(resume)
 app.command()(listen)
 app.command()(demo)
 

@@ -58,6 +58,7 @@ def explain(
     from prefect_federation.declarations import Federation
     from prefect_federation.explain import ExplainSources, explain_event, render_explanation
     from prefect_federation.explain.notes import pause_notes
+    from prefect_federation.listener.skipped import SkipRecords
     from prefect_federation.queue_admin import SqsQueueAdmin
     from prefect_federation.replay import parse_when
     from prefect_federation.trace import federation_clients
@@ -85,7 +86,7 @@ def explain(
                 name_prefix=settings.name_prefix,
                 since=start,
             )
-            sources.notes = pause_notes(federation, clients)
+            sources.notes = pause_notes(federation, clients, SkipRecords(s3, bucket))
             result = explain_event(sources, wanted, depth)
     except (*SETUP_ERRORS, httpx.HTTPError) as exc:  # type: ignore[misc]
         raise fail(str(exc)) from exc

@@ -86,6 +86,18 @@ def replay(
         bool, typer.Option("--dry-run", help="List what would be re-published; publish nothing.")
     ] = False,
     archive_bucket: ArchiveBucketOpt = None,
+    skipped_events: Annotated[
+        bool,
+        typer.Option(
+            "--skipped",
+            help="Instead: send the events a paused (`--mode skip`) subscription of --domain "
+            "skipped back to that domain's queue, with their original ids.",
+        ),
+    ] = False,
+    subscription: Annotated[
+        str | None,
+        typer.Option("--subscription", help="With --skipped: only this subscription's."),
+    ] = None,
     aws_credentials_block: CredentialsOpt = None,
     json_output: JsonOpt = False,
     verbose: VerboseOpt = False,
@@ -111,6 +123,13 @@ def replay(
         raise fail("give the domain whose events to re-publish: --domain")
     if verbose:
         configure_logging(verbose)
+    if skipped_events:
+        from prefect_federation.cli.skipped import replay_skipped
+
+        replay_skipped(
+            domain, subscription, archive_bucket, aws_credentials_block, dry_run, json_output
+        )
+        return
     now = datetime.now(UTC)
     try:
         start = parse_when(since, now)

@@ -35,8 +35,9 @@ __all__ = ["ExplainSources", "explain_event"]
 ARCHIVE_WINDOW = timedelta(days=7)
 """How far back `explain` looks for an event in the archive by default."""
 
-DomainNote = Callable[[DomainDeclaration, Subscription], Mapping[str, str | None]]
-"""Extra facts of a subscription (`paused`, `held_back`, `skipped`), e.g. from the pause state."""
+DomainNote = Callable[[DomainDeclaration, Subscription, UUID], Mapping[str, str | None]]
+"""Extra facts of a subscription for an event (`paused`, `held_back`, `skipped`): the pause
+state, the listener's heartbeat, the skip records (`explain.notes`)."""
 
 
 @dataclass
@@ -266,7 +267,7 @@ def _explain(
 
     def observe(domain: DomainDeclaration, subscription: Subscription) -> Observed:
         run = _pick_run(runs, domain, subscription)
-        notes = dict(sources.notes(domain, subscription)) if sources.notes else {}
+        notes = dict(sources.notes(domain, subscription, event_id)) if sources.notes else {}
         if run is not None:
             return Observed(run=run, received=run.id in received)
         return Observed(

@@ -169,7 +169,8 @@ def outcome_of(observed: Observed) -> Outcome:
         return Outcome(
             status="skipped",
             ok=False,
-            sentence=f"skipped while paused ({observed.skipped})",
+            sentence=f"skipped while paused ({observed.skipped}); "
+            "`prefect-federation replay --skipped --domain D` brings it back",
         )
     if observed.paused is not None:
         return Outcome(status="paused", ok=False, sentence=f"paused: {observed.paused}")

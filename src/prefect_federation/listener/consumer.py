@@ -20,12 +20,13 @@ from prefect_federation.errors import (
     PrefectApiUnavailable,
     SettleError,
 )
+from prefect_federation.listener.gate import Gate
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.outcome import Outcome, decide, describe_action
 from prefect_federation.listener.pipeline import plan_runs
 from prefect_federation.listener.stats import ListenerStats, MessageResult, log_result
 from prefect_federation.listener.visibility import VisibilityKeeper
-from prefect_federation.queue import QueueClient, ReceivedMessage
+from prefect_federation.queue import QueueClient, ReceivedMessage, first_sent, original_message_id
 from prefect_federation.settings import ListenerSettings
 
 __all__ = ["Listener"]
@@ -49,6 +50,7 @@ class Listener:
         health_check: Callable[[], bool] | None = None,
         pause: Callable[[float], bool] | None = None,
         on_ready: Callable[[Listener], None] | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.domain = domain
         self.queue = queue
@@ -59,6 +61,7 @@ class Listener:
         self.on_heartbeat = on_heartbeat
         self.health_check = health_check or getattr(launcher, "healthy", None)
         self.on_ready = on_ready
+        self.gate = gate  # pause and backpressure (listener/gate.py); None: neither
         self.ready = threading.Event()
         self.stats = ListenerStats()
         self.stopping = threading.Event()
@@ -88,11 +91,13 @@ class Listener:
                 self.domain,
                 self.federation,
                 message.attributes,
-                message.message_id,
-                message.sent_at,
+                original_message_id(message),  # the same after a requeue (raw events' ids)
+                first_sent(message),
             )
             filtered = not requests
             for request in requests:
+                if self.gate is not None and not self.gate.admit(request, first_sent(message)):
+                    continue  # paused with skip: recorded as skipped, no run
                 runs.append(self.launcher.start(request))
                 if request is requests[0]:
                     with self.stats.lock:
@@ -161,6 +166,9 @@ class Listener:
             self.stats.add(dead_lettered=1)
         elif outcome.action == "retry":
             self.queue.retry_later(message, outcome.delay_seconds)
+            self.stats.add(retried=1)
+        elif outcome.action == "requeue":  # held, one receive short of the redrive limit
+            self.queue.requeue(message, outcome.delay_seconds)
             self.stats.add(retried=1)
 
     # -- the loop ---------------------------------------------------------------------------

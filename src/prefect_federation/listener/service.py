@@ -111,6 +111,7 @@ def run_listener(
             raise ConfigError(f"the fork executor could not start: {exc}") from exc
         run_launcher = ExecutingLauncher(launcher, executor)
     ready_path = listener_settings.ready_file
+    gate = _gate(declaration, settings, listener_settings, launcher.client)
     listener = Listener(
         declaration,
         queue,
@@ -120,6 +121,7 @@ def run_listener(
         on_heartbeat=emit_heartbeat,
         health_check=launcher.healthy,  # an ExecutingLauncher wraps it: name the real one
         on_ready=(lambda _: write_ready_file(ready_path)) if ready_path else None,
+        gate=gate,
     )
     try:
         with _as_config_error():
@@ -137,6 +139,35 @@ def run_listener(
     if ready_path is not None:
         bound.on_exit(lambda: ready_path.unlink(missing_ok=True))
     serve(listener, bound, executor, launcher)
+
+
+def _gate(declaration: Any, settings: Any, listener_settings: Any, client: Any) -> Any:
+    """Pause (the domain's Prefect Variable), backpressure and skip records (the archive)."""
+    from prefect_federation.archive import default_archive_bucket
+    from prefect_federation.aws import aws_client, credentials_or_environment
+    from prefect_federation.listener.capacity import CapacityGate, PrefectCapacityProbe
+    from prefect_federation.listener.gate import Gate
+    from prefect_federation.listener.pause import PauseReader, read_pause_state
+    from prefect_federation.listener.skipped import SkipRecords
+
+    bucket = listener_settings.archive_bucket or default_archive_bucket(settings.name_prefix)
+    s3 = aws_client(credentials_or_environment(settings.aws_credentials_block), "s3")
+    capacity = None
+    if listener_settings.backpressure:
+        capacity = CapacityGate(
+            PrefectCapacityProbe(client), ttl=listener_settings.capacity_ttl_seconds
+        )
+    return Gate(
+        declaration,
+        pause=PauseReader(
+            lambda: read_pause_state(client, declaration.domain),
+            ttl=listener_settings.pause_ttl_seconds,
+        ),
+        capacity=capacity,
+        skips=SkipRecords(s3, bucket),
+        hold_delay_seconds=listener_settings.hold_delay_seconds,
+        pause_delay_seconds=listener_settings.pause_delay_seconds,
+    )
 
 
 @contextmanager
