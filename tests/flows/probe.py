@@ -33,3 +33,11 @@ def count(path: str) -> None:
     """Append one line per execution of the flow body: how often it really ran."""
     with Path(path).open("a") as out:
         out.write(f"{os.getpid()}\n")
+
+
+@flow(name="probe-tally")
+def tally(path: str, key: str, seconds: float) -> None:
+    """Append the event's key once per execution of the body, then take `seconds`."""
+    with Path(path).open("a") as out:
+        out.write(f"{key}\n")
+    time.sleep(seconds)

@@ -173,3 +173,53 @@ def test_hold_skip_resume_and_replay_of_the_skipped(
     listener.poll_once(2)
     assert sorted(runs_of(skipped).values()) == [1, 1]  # audit now; bill not a second time
     assert sorted(runs_of(held).values()) == [1, 1]  # nothing that already ran came back
+
+
+def test_the_pause_and_resume_commands_write_the_state_every_listener_reads(
+    client: SyncPrefectClient, tmp_path: Any, deployments: tuple[str, str]
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from prefect_federation.cli import app
+
+    domain = f"pausecli-{time.time_ns() % 10**8}"
+    (tmp_path / "d.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "domain": domain,
+                "subscribes": [
+                    {"event": "orders.placed", "deployment": deployments[0], "name": "audit"}
+                ],
+            }
+        )
+    )
+    runner = CliRunner()
+    paused = runner.invoke(
+        app,
+        ["pause", "--domain", domain, "--subscription", "audit", "--reason", "table migration"],
+        env={"PREFECT_FEDERATION_DECLARATIONS": str(tmp_path)},
+    )
+    print(paused.stdout)
+    assert paused.exit_code == 0, paused.stdout + paused.stderr
+    assert paused.stdout.startswith(f"paused {domain} audit (hold since ")
+    state = read_pause_state(client, domain)
+    assert state.paused["audit"].reason == "table migration"
+
+    unknown = runner.invoke(
+        app,
+        ["pause", "--domain", domain, "--subscription", "nope"],
+        env={"PREFECT_FEDERATION_DECLARATIONS": str(tmp_path)},
+    )
+    assert unknown.exit_code == 2
+    assert "has no subscription 'nope' (its subscriptions: audit)" in unknown.stderr
+
+    resumed = runner.invoke(
+        app,
+        ["resume", "--domain", domain, "--subscription", "audit"],
+        env={"PREFECT_FEDERATION_DECLARATIONS": str(tmp_path)},
+    )
+    print(resumed.stdout)
+    assert resumed.exit_code == 0
+    assert resumed.stdout.strip() == f"resumed {domain} audit"
+    assert read_pause_state(client, domain).paused == {}

@@ -44,10 +44,14 @@ def test_a_held_message_is_never_dead_lettered_for_its_receives(
         (Capacity(work_pool="p", pool_status="PAUSED"), "work pool p is paused"),
         (Capacity(waiting=2, pool_status="READY"), "2 run(s) waiting to start (max_waiting 2)"),
         (
-            Capacity(waiting=2, running=1, concurrency_limit=1),
-            "concurrency limit 1 reached (1 running), 2 run(s) waiting to start (max_waiting 2)",
+            Capacity(waiting=0, running=1, concurrency_limit=1),
+            "concurrency limit 1 reached (1 running, 0 waiting)",
         ),
-        (Capacity(waiting=1, running=1, concurrency_limit=1, pool_status="READY"), None),
+        (
+            Capacity(waiting=1, running=0, concurrency_limit=2),
+            None,
+        ),
+        (Capacity(waiting=1, running=1, concurrency_limit=3, pool_status="READY"), None),
     ],
 )
 def test_why_a_deployment_can_take_no_run(capacity: Capacity, reason: str | None) -> None:
@@ -64,16 +68,20 @@ class Probe:
         return self.capacity
 
 
-def test_runs_admitted_between_two_readings_count_as_waiting() -> None:
+def test_runs_admitted_count_as_waiting_until_their_creation_returns() -> None:
     probe = Probe(Capacity(waiting=0, pool_status="READY"))
     now = [0.0]
     gate = CapacityGate(probe, ttl=5, clock=lambda: now[0])
-    assert [gate.check("f/d", 3) for _ in range(4)][:3] == [None, None, None]
+    assert [gate.check("f/d", 3) for _ in range(3)] == [None, None, None]
     assert gate.check("f/d", 3) == "3 run(s) waiting to start (max_waiting 3)"
-    assert probe.reads == 1
-    now[0] = 6.0
-    assert gate.check("f/d", 3) is None  # read again: Prefect says 0 waiting
-    assert probe.reads == 2
+    now[0] = 6.0  # a new reading while the three are still being created: still counted
+    assert gate.check("f/d", 3) == "3 run(s) waiting to start (max_waiting 3)"
+    probe.capacity = Capacity(waiting=1, pool_status="READY")
+    gate.release("f/d")  # one created: Prefect counts it now (1) + 2 still being created
+    assert gate.check("f/d", 3) == "3 run(s) waiting to start (max_waiting 3)"
+    probe.capacity = Capacity(waiting=0, pool_status="READY")  # it started
+    gate.release("f/d")
+    assert gate.check("f/d", 3) is None  # 0 + 1 being created
 
 
 def domain() -> DomainDeclaration:
@@ -174,3 +182,37 @@ def test_the_pause_state_is_read_again_only_after_its_ttl() -> None:
         now[0] = moment
         reader.state()
     assert reads == [0.0, 5.0]
+
+
+def test_status_names_each_pause_and_hold_with_the_queue_and_the_retention() -> None:
+    from prefect_federation.status.flow import flow_lines
+    from prefect_federation.status.rules import DomainStatus
+
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    status = DomainStatus(
+        domain="billing",
+        checked_at=now,
+        healthy=True,
+        visible=3,
+        in_flight=1,
+        listener_counters={
+            "held_back": {
+                "audit": {"kind": "paused", "oldest": "2026-12-01T09:00:00+00:00"},
+                "bill/one": {
+                    "kind": "backpressure",
+                    "reason": "work pool billing has no live worker or runner",
+                    "since": "2026-12-01T11:58:00+00:00",
+                },
+            }
+        },
+    )
+    pause = pause_of(audit="hold").state()
+
+    lines = flow_lines(status, pause, retention_seconds=4 * 24 * 3600, now=now)
+
+    assert lines == [
+        "paused: audit: hold since 2026-12-01 10:00:00Z by ann@h: deploy; 4 message(s) in the "
+        "queue; oldest held message arrived 3h 00m ago: 3% of the queue's retention (4d 00h)",
+        "held back: bill/one: work pool billing has no live worker or runner (since "
+        "2026-12-01T11:58:00+00:00)",
+    ]

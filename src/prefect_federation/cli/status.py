@@ -79,6 +79,25 @@ def _status_table(statuses: list[DomainStatus]) -> Table:
     return table
 
 
+def _flow_notes(status: DomainStatus, client: Any, sqs: Any) -> list[str]:
+    """Paused and held-back subscriptions (`status/flow.py`); nothing when unreadable."""
+    from prefect_federation.listener.pause import read_pause_state
+    from prefect_federation.status.flow import flow_lines
+
+    try:
+        pause = read_pause_state(client, status.domain)
+        retention = None
+        if status.queue:
+            url = sqs.get_queue_url(QueueName=status.queue)["QueueUrl"]
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["MessageRetentionPeriod"]
+            )["Attributes"]
+            retention = float(attributes["MessageRetentionPeriod"])
+    except Exception as exc:
+        return [f"pause state unknown: {type(exc).__name__}: {exc}"]
+    return flow_lines(status, pause, retention)
+
+
 def status(
     domain: DomainFilterOpt = None,
     declarations: DeclarationsOpt = None,
@@ -143,6 +162,7 @@ def status(
                         cloudwatch=cloudwatch,
                     )
                 )
+                statuses[-1].notes.extend(_flow_notes(statuses[-1], client, sqs))
     healthy = all(s.healthy for s in statuses)
     if json_output:
         print(

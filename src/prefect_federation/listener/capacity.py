@@ -1,16 +1,23 @@
 """Backpressure: can a subscription's deployment take another run now?
 
 A deployment cannot when its work pool has no live worker or runner (the pool is `NOT_READY`),
-when the pool is paused, or when `max_waiting` of its runs (tagged `federation`) are already
-scheduled and not started (SCHEDULED or PENDING, which includes Prefect's
-`AwaitingConcurrencySlot`: a deployment at its concurrency limit piles its runs up there). Then the
+when the pool is paused, when its concurrency limit is reached (running + waiting runs >= the
+limit), or when `max_waiting` of its runs (tagged `federation`) are already scheduled and not
+started (SCHEDULED or PENDING, which includes Prefect's `AwaitingConcurrencySlot`).
+
+Why a concurrency limit holds at once instead of letting up to `max_waiting` runs queue behind
+it: a run that finds no slot goes to `AwaitingConcurrencySlot` and is rescheduled
+`PREFECT_DEPLOYMENT_CONCURRENCY_SLOT_WAIT_SECONDS` (30 s) later, so a queued run starts up to
+30 s after a slot frees; a message held in SQS comes back `hold_delay_seconds` (10 s) later and
+its run starts at once. Then the
 listener creates no run and leaves the message in SQS (`errors.Held`), instead of piling up
 scheduled runs that all start at once later.
 
 What Prefect says is read at most every `ttl` seconds per deployment (`CapacityGate`); between two
-reads, the runs this listener created are counted on top (`created`), so a burst of messages
+reads, the runs this listener admitted are counted on top, so a burst of messages
 handled at once cannot overshoot `max_waiting` by more than what other listeners of the same
-domain created in the same few seconds.
+domain created in the same few seconds: a run admitted counts as waiting until its creation has
+returned (`release`), and the next check then reads Prefect afresh.
 """
 
 from __future__ import annotations
@@ -53,17 +60,14 @@ def capacity_reason(capacity: Capacity, max_waiting: int) -> str | None:
         return f"work pool {pool} is paused"
     if capacity.pool_status == "NOT_READY":
         return f"work pool {pool} has no live worker or runner"
+    limit = capacity.concurrency_limit
+    if limit is not None and capacity.running + capacity.waiting >= limit:
+        return (
+            f"concurrency limit {limit} reached ({capacity.running} running, "
+            f"{capacity.waiting} waiting)"
+        )
     if capacity.waiting >= max_waiting:
-        limit = ""
-        if (
-            capacity.concurrency_limit is not None
-            and capacity.running >= capacity.concurrency_limit
-        ):
-            limit = (
-                f"concurrency limit {capacity.concurrency_limit} reached "
-                f"({capacity.running} running), "
-            )
-        return f"{limit}{capacity.waiting} run(s) waiting to start (max_waiting {max_waiting})"
+        return f"{capacity.waiting} run(s) waiting to start (max_waiting {max_waiting})"
     return None
 
 
@@ -128,6 +132,7 @@ class CapacityGate:
         self._clock = clock
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, Capacity]] = {}
+        self._pending: dict[str, int] = {}
 
     def _capacity(self, deployment: str) -> Capacity:
         now = self._clock()
@@ -139,18 +144,20 @@ class CapacityGate:
         return capacity
 
     def check(self, deployment: str, max_waiting: int) -> str | None:
-        """Why no run of `deployment` can be created now; None when one can (and is counted as
-        waiting at once, so concurrent checks do not all pass)."""
+        """Why no run of `deployment` can be created now; None when one can. An admitted run
+        counts as waiting from here until `release` (its creation may outlast the cache)."""
         with self._lock:
             capacity = self._capacity(deployment)
-            reason = capacity_reason(capacity, max_waiting)
+            pending = self._pending.get(deployment, 0)
+            seen = capacity.model_copy(update={"waiting": capacity.waiting + pending})
+            reason = capacity_reason(seen, max_waiting)
             if reason is None:
-                read_at = self._cache[deployment][0]
-                bumped = capacity.model_copy(update={"waiting": capacity.waiting + 1})
-                self._cache[deployment] = (read_at, bumped)
+                self._pending[deployment] = pending + 1
             return reason
 
-    def forget(self, deployment: str) -> None:
-        """The run was not created after all (or already existed): read afresh next time."""
+    def release(self, deployment: str) -> None:
+        """The admitted run was created (or its creation failed): Prefect's count is the truth
+        again, read afresh next time."""
         with self._lock:
+            self._pending[deployment] = max(0, self._pending.get(deployment, 0) - 1)
             self._cache.pop(deployment, None)

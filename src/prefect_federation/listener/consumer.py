@@ -98,7 +98,11 @@ class Listener:
             for request in requests:
                 if self.gate is not None and not self.gate.admit(request, first_sent(message)):
                     continue  # paused with skip: recorded as skipped, no run
-                runs.append(self.launcher.start(request))
+                try:
+                    runs.append(self.launcher.start(request))
+                finally:
+                    if self.gate is not None:
+                        self.gate.release(request)
                 if request is requests[0]:
                     with self.stats.lock:
                         self.stats.last_event_at = datetime.now(UTC)

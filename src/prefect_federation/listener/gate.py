@@ -92,6 +92,12 @@ class Gate:
         self._clear(key)
         return True
 
+    def release(self, request: RunRequest) -> None:
+        """After the admitted run's creation returned (or failed)."""
+        subscription = subscription_of(self.domain, request)
+        if self.capacity is not None and subscription is not None:
+            self.capacity.release(subscription.deployment)
+
     def _hold(self, kind: str, key: str, reason: str, first_sent: datetime | None) -> None:
         now = datetime.now(UTC)
         with self._lock:
