@@ -212,7 +212,9 @@ def test_the_pause_and_resume_commands_write_the_state_every_listener_reads(
         env={"PREFECT_FEDERATION_DECLARATIONS": str(tmp_path)},
     )
     assert unknown.exit_code == 2
-    assert "has no subscription 'nope' (its subscriptions: audit)" in unknown.stderr
+    assert "has no subscription 'nope' (its subscriptions: audit)" in " ".join(
+        unknown.stderr.split()
+    )
 
     resumed = runner.invoke(
         app,
