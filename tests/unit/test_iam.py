@@ -867,3 +867,22 @@ def test_the_cli_exits_2_with_the_reason_on_a_bad_domain_or_account(
     assert result.exit_code == 2
     assert expected in " ".join(result.stderr.split())
     assert result.stdout == ""
+
+
+def test_with_the_archive_a_subscriber_may_record_and_replay_only_its_own_skipped_events() -> None:
+    bucket = "federation-event-archive"
+    runtime = policy_of("runtime", "reporting", archive_bucket=bucket)
+    operator = policy_of("operator", "reporting", archive_bucket=bucket)
+    own = f"arn:aws:s3:::{bucket}/skipped/reporting/write-risk-report+reporting/2026/12/02/x.json"
+    neighbours = f"arn:aws:s3:::{bucket}/skipped/scoring/score-customers+scoring/2026/12/02/x.json"
+
+    assert permitted(runtime, "s3:PutObject", own)  # a paused (skip) subscription records
+    assert not permitted(runtime, "s3:PutObject", neighbours)
+    assert not permitted(runtime, "s3:GetObject", own)  # the listener never reads them back
+    for action in ("s3:GetObject", "s3:DeleteObject"):  # replay --skipped reads, then deletes
+        assert permitted(operator, action, own)
+        assert not permitted(operator, action, neighbours)
+    listing = {s["Sid"]: s for s in operator.to_dict()["Statement"]}["ListOwnSkippedEvents"]
+    assert listing["Resource"] == [f"arn:aws:s3:::{bucket}"]  # moto does not evaluate conditions
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "skipped/reporting/*"}}
+    assert not permitted(operator, "s3:PutObject", own)

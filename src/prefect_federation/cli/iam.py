@@ -146,7 +146,7 @@ def iam_policy(
             ).to_dict()
         if kind == "operator":
             documents["operator"] = operator_policy(
-                federation, domain, settings, account, aws_region
+                federation, domain, settings, account, aws_region, archive_bucket=archived
             ).to_dict()
     except (ConfigError, ValueError) as exc:
         raise fail(str(exc)) from exc

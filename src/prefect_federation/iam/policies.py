@@ -84,7 +84,24 @@ def runtime_policy(
                 sid="DeadLetterToOwnDlq", actions=DLQ_RUNTIME_ACTIONS, resources=(arns.dlq,)
             )
         )
+        if archive_bucket:  # a subscription paused with --mode skip records what it skipped
+            statements.append(
+                PolicyStatement(
+                    sid="RecordOwnSkippedEvents",
+                    actions=("s3:PutObject",),
+                    resources=(
+                        _location(account_id, region).s3_arn(
+                            archive_bucket, _skipped_prefix(domain)
+                        ),
+                    ),
+                )
+            )
     return _document(domain, "runtime", statements)
+
+
+def _skipped_prefix(domain: str) -> str:
+    """The domain's prefix of skipped events in the archive bucket (`listener.skipped`)."""
+    return f"skipped/{domain}"
 
 
 def operator_policy(
@@ -93,9 +110,13 @@ def operator_policy(
     settings: FederationSettings,
     account_id: str,
     region: str,
+    *,
+    archive_bucket: str | None = None,
 ) -> PolicyDocument:
     """What `prefect-federation dlq list|show|redrive|purge --domain <domain>` needs
-    (`prefect_federation.dlq`): find the queues, read and delete dead letters, send them back.
+    (`prefect_federation.dlq`): find the queues, read and delete dead letters, send them back;
+    with `archive_bucket`, also `replay --skipped --domain <domain>`: list, read and delete the
+    domain's skipped events there (and send them back to its queue, as a redrive does).
 
     For whoever triages the domain's dead letters, not for the listener: the listener never reads
     its DLQ and never sends to its own queue. Not for `status` (CloudWatch, every domain).
@@ -117,8 +138,31 @@ def operator_policy(
             PolicyStatement(
                 sid="RedriveToOwnQueue", actions=("sqs:SendMessage",), resources=(arns.queue,)
             ),
+            *_skipped_replay_statements(domain, account_id, region, archive_bucket),
         ],
     )
+
+
+def _skipped_replay_statements(
+    domain: str, account_id: str, region: str, archive_bucket: str | None
+) -> list[PolicyStatement]:
+    if not archive_bucket:
+        return []
+    location = _location(account_id, region)
+    prefix = _skipped_prefix(domain)
+    return [
+        PolicyStatement(
+            sid="ListOwnSkippedEvents",
+            actions=("s3:ListBucket",),
+            resources=(location.s3_arn(archive_bucket),),
+            condition={"StringLike": {"s3:prefix": f"{prefix}/*"}},
+        ),
+        PolicyStatement(
+            sid="ReplayOwnSkippedEvents",
+            actions=("s3:DeleteObject", "s3:GetObject"),
+            resources=(location.s3_arn(archive_bucket, prefix),),
+        ),
+    ]
 
 
 def provisioning_policy(
