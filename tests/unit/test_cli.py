@@ -130,7 +130,8 @@ def test_a_commands_error_keeps_the_brackets_of_its_message(
     result = CliRunner().invoke(app, [*argv, str(missing)])
 
     assert result.exit_code == 2
-    assert f"{missing}: no domain declarations" in " ".join(result.output.split())
+    unwrapped = "".join(result.output.split())  # rich wraps a long path anywhere
+    assert "".join(f"{missing}: no domain declarations".split()) in unwrapped
 
 
 def test_check_prints_the_declarations_as_json(tmp_path: Path) -> None:
