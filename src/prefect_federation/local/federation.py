@@ -87,6 +87,7 @@ class LocalFederation:
         self._own_stack = stack is None
         self._threaded_moto: Any = None
         self._server_options: dict[str, dict[str, Any]] = {}
+        self._on_stop: list[Callable[[], None]] = []
 
     @property
     def stack(self) -> Stack:
@@ -316,11 +317,18 @@ class LocalFederation:
 
     # -- stopping ------------------------------------------------------------------------------
 
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on `stop()`, after the processes stopped (e.g. drop a database)."""
+        self._on_stop.append(callback)
+
     def stop(self) -> None:
-        """Stop every process (listeners first, then the servers), and moto's thread."""
+        """Stop every process (listeners first, then the servers), and moto's thread; then the
+        `on_stop` callbacks, last registered first."""
         if self._stack is not None and self._own_stack:
             self._stack.stop()
         self.server_processes.clear()
+        while self._on_stop:
+            self._on_stop.pop()()
         if self._threaded_moto is not None:
             with contextlib.suppress(Exception):
                 self._threaded_moto.stop()

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from prefect_federation.local.process import (
@@ -166,7 +166,11 @@ class Stack:
         name: str = "prefect-server",
         timeout: float = 120,
         extra_env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        wait: bool = True,
     ) -> tuple[ManagedProcess, str]:
+        """`prefect server start <args>` on `port` (default: a free one); with `wait`, returned
+        once its /api/health answers."""
         port = port or free_port()
         env = quiet_env(
             {
@@ -181,12 +185,13 @@ class Stack:
         prefect = str(Path(sys.executable).with_name("prefect"))
         process = self.start(
             name,
-            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port), *args],
             env,
             infrastructure=True,
         )
         api = f"http://127.0.0.1:{port}/api"
-        wait_for_http(f"{api}/health", timeout, process.popen)
+        if wait:
+            wait_for_http(f"{api}/health", timeout, process.popen)
         return process, api
 
     def stop(self, grace: float | None = None) -> None:
