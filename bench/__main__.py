@@ -5,6 +5,7 @@
     python -m bench --quick                  # small n: a smoke run
     python -m bench --events 50              # n of e2e_latency and throughput
     python -m bench --runner process         # what runs the downstream flows (bench/runners.py)
+    python -m bench --only scaled            # the scaled profile: 1 vs 2 API processes, listeners
 
 Each benchmark writes its raw samples to bench/results/<name>-<timestamp>.json. Every process a
 benchmark starts is stopped when it ends, on failure or on Ctrl-C.
@@ -30,7 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from . import cli_startup, demo_startup, e2e_latency, footprint, throughput
+from . import cli_startup, demo_startup, e2e_latency, footprint, scaled, throughput
 from .common import (
     DEFAULT_POSTGRES,
     PEERS_PATH,
@@ -46,7 +47,7 @@ from .runners import RUNNERS
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (e2e_latency, throughput, footprint, demo_startup, cli_startup)
+    for module in (e2e_latency, throughput, footprint, demo_startup, cli_startup, scaled)
 }
 
 

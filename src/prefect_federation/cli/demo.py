@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,11 +35,26 @@ def demo(
             "process workers (poll, cold start)."
         ),
     ] = "fork",
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="default: one Prefect server on SQLite; scaled: Prefect's scaled topology (2 "
+            "API processes, a services process, PostgreSQL, Redis; docs/scaling.md)."
+        ),
+    ] = "default",
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the worked example: embedded AWS + Prefect, every domain, one event through the chain."""
     from prefect_federation.local.demo import run_demo
 
+    if profile not in ("default", "scaled"):
+        raise typer.BadParameter(f"{profile!r}: default or scaled", param_hint="--profile")
+    if profile == "scaled" and (federated or os.environ.get("PREFECT_API_URL")):
+        raise typer.BadParameter(
+            "the scaled profile starts its own Prefect servers: without --federated and "
+            "without PREFECT_API_URL",
+            param_hint="--profile",
+        )
     if verbose:
         configure_logging(verbose)
     raise typer.Exit(
@@ -49,5 +65,6 @@ def demo(
             region=region,
             federated=federated,
             runner=runner,
+            profile=profile,
         )
     )

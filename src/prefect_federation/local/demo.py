@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rich.console import Console
@@ -36,6 +36,11 @@ from prefect_federation.local.report import (
     ui_of,
     watch_chain,
 )
+from prefect_federation.local.scaled import ScaledPrefect, scaled_summary
+from prefect_federation.local.startup import deploy_from_project, local_credentials, start_up
+
+if TYPE_CHECKING:
+    from prefect_federation.provision import ProvisionReport
 
 __all__ = ["DEMO_CHAIN", "Demo", "DemoFailed", "describe_provisioning", "run_demo"]
 
@@ -69,6 +74,7 @@ class Demo:
         self.servers = self.federation.servers  # server name -> API URL
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
+        self.scaled: ScaledPrefect | None = None  # the scaled profile's topology
 
     def say(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -111,6 +117,12 @@ class Demo:
         return {"AWS_ENDPOINT_URL": url}
 
     def start_prefect(self) -> None:
+        if self.scaled is not None:
+            self.say(f"starting Prefect's scaled topology ({scaled_summary(self.scaled)}) ...")
+            urls, borrowed = ", ".join(self.scaled.start()), self.scaled.borrowed
+            where = f"database {borrowed.database}, Redis database {borrowed.redis_db}"
+            self.say(f"Prefect API (main): {urls} ({where})  {escape('[every domain]')}")
+            return
         names = list(FEDERATED_SERVERS) if self.federated else ["main"]
         configured = os.environ.get("PREFECT_API_URL")
         for index, name in enumerate(names):
@@ -146,26 +158,17 @@ class Demo:
 
     def save_credentials(self, aws_env: dict[str, str]) -> Any:
         """Save the AwsCredentials block on the current server; returns it, loaded."""
-        from prefect_aws import AwsClientParameters, AwsCredentials
+        from prefect_aws import AwsCredentials
 
-        if "AWS_ENDPOINT_URL" in aws_env and not os.environ.get(
-            "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"
-        ):
-            embedded = aws_env["AWS_ENDPOINT_URL"] != os.environ.get("AWS_ENDPOINT_URL")
-            AwsCredentials(
-                aws_access_key_id="demo" if embedded else os.environ.get("AWS_ACCESS_KEY_ID"),
-                aws_secret_access_key="demo"
-                if embedded
-                else os.environ.get("AWS_SECRET_ACCESS_KEY"),
-                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                aws_client_parameters=AwsClientParameters(endpoint_url=aws_env["AWS_ENDPOINT_URL"]),
-            ).save(CREDENTIALS_BLOCK, overwrite=True)
+        credentials = local_credentials(aws_env)
+        if credentials is not None and "AWS_ENDPOINT_URL" in aws_env:
+            credentials.save(CREDENTIALS_BLOCK, overwrite=True)
         name = os.environ.get("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", CREDENTIALS_BLOCK)
         return AwsCredentials.load(name)
 
-    def provision(self, aws_env: dict[str, str]) -> None:
-        """AWS resources once; blocks (credentials, topics, queues) and work pools on each
-        domain's server."""
+    def provision(self, aws_env: dict[str, str], report: ProvisionReport | None = None) -> None:
+        """AWS resources once (unless `report`: done already); blocks (credentials, topics,
+        queues) and work pools on each domain's server."""
         from prefect.client.orchestration import SyncPrefectClient
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -178,7 +181,6 @@ class Demo:
 
         settings = FederationSettings(declarations=self.project / "deployments")
         federation = load_federation(settings.declarations)
-        report = None
         for api_url in self.servers.values():
             with temporary_settings({PREFECT_API_URL: api_url}):
                 SnsTopic.register_type_and_schema()
@@ -202,44 +204,18 @@ class Demo:
         )
 
     def deploy(self) -> None:
-        """`prefect deploy` each server's domains there, each domain to its own work pool
-        (created by `provision`)."""
+        """`prefect deploy --name '*/<domain>' ...` (its own code, in this process) of each
+        server's domains there, each domain to its own work pool (created by `provision`)."""
         for server, api_url in self.servers.items():
             domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
             names = [f"*/{domain}" for domain in domains]
             shown = " ".join(f"--name {name}" for name in names)
             self.say(f"deploying on {server}: prefect deploy {shown}".rstrip())
             try:
-                self.federation.prefect_deploy(server, names, self.project, self.child_env(api_url))
-            except RuntimeError as exc:
-                raise DemoFailed(str(exc)) from None
+                deploy_from_project(self.project, api_url, names, self.stack.logs / "deploy.log")
+            except Exception as exc:
+                raise DemoFailed(f"`prefect deploy` failed: {exc} (see the deploy log)") from None
         self.say(f"deployed {len(DEMO_CHAIN)} domains, one work pool each")
-
-    def start_domains(self) -> None:
-        prefect = str(Path(sys.executable).with_name("prefect"))
-        for domain in sorted(set(DEMO_CHAIN.values())):
-            env = self.child_env(self.server_of(domain))
-            listen: list[str] = []
-            if self.runner == "process":
-                self.stack.start(
-                    f"worker-{domain}",
-                    [prefect, "worker", "start", "--pool", domain, "--type", "process"],
-                    env,
-                    cwd=self.project,
-                )
-            else:
-                listen.append("--execute")
-            # the listener stops its own fork server and flow runs, within its stop bound
-            self.federation.start_listener(
-                domain, env, args=listen, cwd=self.project, term_group=False, wait=False
-            )
-        self.wait_for_listeners()
-        what = (
-            "a Prefect process worker and a listener"
-            if self.runner == "process"
-            else "a listener that runs its flows (pushed, forked warm)"
-        )
-        self.say(f"started {what} per domain (logs in {self.stack.logs})")
 
     def wait_for_listeners(self, timeout: float = 90) -> None:
         """Wait until every listener started in this run has received from its queue and is
@@ -328,6 +304,7 @@ def run_demo(
     region: str = "north",
     federated: bool = False,
     runner: str = "fork",
+    profile: str = "default",
 ) -> int:
     """Run the demo; returns the process exit code."""
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -341,6 +318,7 @@ def run_demo(
     demo = Demo(
         project, (home or project / ".federation").resolve(), console, region, federated, runner
     )
+    demo.scaled = ScaledPrefect(demo.federation) if profile == "scaled" else None
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: Any) -> None:
@@ -358,13 +336,9 @@ def run_demo(
     try:
         from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
-        aws_env = demo.start_aws()
-        demo.start_prefect()
-        demo.provision(aws_env)
-        demo.deploy()
+        start_up(demo)  # servers, AWS, blocks, deployments, listeners: overlapped where it can
         ui_url = demo.ui_of(demo.api_url)
         with temporary_settings({PREFECT_API_URL: demo.api_url, PREFECT_UI_URL: ui_url}):
-            demo.start_domains()
             correlation_id = demo.publish_first_event()
             runs = demo.watch(correlation_id, timeout)
             demo.summary(runs)

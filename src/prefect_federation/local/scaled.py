@@ -30,7 +30,13 @@ from prefect_federation.local.backing import (
 from prefect_federation.local.federation import LocalFederation
 from prefect_federation.local.process import ManagedProcess, quiet_env, wait_for_http
 
-__all__ = ["REDIS_MODULES", "BackingUnavailable", "ScaledPrefect", "redis_settings"]
+__all__ = [
+    "REDIS_MODULES",
+    "BackingUnavailable",
+    "ScaledPrefect",
+    "redis_settings",
+    "scaled_summary",
+]
 
 REDIS_MODULES = {
     "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
@@ -54,6 +60,15 @@ def redis_settings(redis_url: str, db: int) -> dict[str, str]:
         "PREFECT_REDIS_MESSAGING_DB": str(db),
         "PREFECT_SERVER_DOCKET_URL": f"{redis_url.rstrip('/')}/{db}",
     }
+
+
+def scaled_summary(scaled: ScaledPrefect) -> str:
+    """What the topology is, in one line."""
+    return (
+        f"{scaled.api_processes} API processes, "
+        f"{'one services process, ' if scaled.services else ''}"
+        f"PostgreSQL at {scaled.postgres.split('@')[-1]}, Redis at {scaled.redis.split('@')[-1]}"
+    )
 
 
 class ScaledPrefect:

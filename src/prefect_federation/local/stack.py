@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ class Stack:
         self.pid_file = home / "pids"
         self.processes: list[ManagedProcess] = []
         self._reaper: Reaper | None = None
+        self._lock = threading.Lock()
         self.kill_leftovers()
 
     def kill_leftovers(self) -> list[int]:
@@ -79,8 +81,21 @@ class Stack:
         With `ready_file`, the process is told (`PREFECT_FEDERATION_LISTENER_READY_FILE`) where to
         write its pid when it is ready; a file left by an earlier run is removed first.
         `infrastructure` processes (servers) are stopped after the others; `term_group`: see
-        `ManagedProcess.terminate`.
+        `ManagedProcess.terminate`. Safe to call from several threads.
         """
+        with self._lock:
+            return self._start(name, args, env, cwd, ready_file, infrastructure, term_group)
+
+    def _start(
+        self,
+        name: str,
+        args: list[str],
+        env: Mapping[str, str],
+        cwd: Path | None,
+        ready_file: bool,
+        infrastructure: bool,
+        term_group: bool,
+    ) -> ManagedProcess:
         if self._reaper is None:
             self._reaper = Reaper(self.pid_file, self.logs / "reaper.log", self.grace)
         env = dict(env)
