@@ -16,11 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_demo import processes_using, run_demo  # tests/e2e is on sys.path (rootdir-relative)
 
 from prefect_federation.local import quiet_env
 from prefect_federation.local.demo import DEMO_CHAIN
-
-from .test_demo import processes_using, run_demo
 
 pytestmark = pytest.mark.e2e
 
