@@ -334,9 +334,9 @@ def run_demo(
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     try:
+        start_up(demo)  # servers, AWS, blocks, deployments, listeners: overlapped where it can
         from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
-        start_up(demo)  # servers, AWS, blocks, deployments, listeners: overlapped where it can
         ui_url = demo.ui_of(demo.api_url)
         with temporary_settings({PREFECT_API_URL: demo.api_url, PREFECT_UI_URL: ui_url}):
             correlation_id = demo.publish_first_event()
