@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="PostgreSQL server for the Prefect server's database (a database is created per "
         f"run and dropped; default {DEFAULT_POSTGRES})",
     )
+    parser.add_argument(
+        "--window",
+        type=float,
+        metavar="S",
+        help="e2e_latency: publish at a random point of S seconds (default the 20 s long poll)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each benchmark's temp dir")
     parser.add_argument(
         "--results", type=Path, default=RESULTS_DIR, help="where the JSON results go"
@@ -180,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         runner=args.runner,
         postgres=args.postgres,
         keep=args.keep,
+        poll_window=args.window,
         results_dir=args.results,
     )
 

@@ -80,6 +80,7 @@ class Options:
     postgres: str = DEFAULT_POSTGRES
     keep: bool = False
     results_dir: Path = RESULTS_DIR
+    poll_window: float | None = None  # e2e: seconds over which a publish is randomised
 
     def n(self, full: int, quick: int) -> int:
         """`--events` if given, else the quick or the full size."""

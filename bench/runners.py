@@ -2,8 +2,8 @@
 
 A runner is a function that starts its processes in the bench's `Stack` and returns once they are
 ready to pick up runs of `first-line/bench-down` from the work pool. To add one, write the function
-and register it in `RUNNERS`; the benchmarks publish at a random point of its `poll_seconds` cycle
-and measure it the same way.
+and register it in `RUNNERS`; the benchmarks measure it the same way (e2e_latency publishes at a
+random point of the listener's 20 s long poll).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Runner:
     name: str
     description: str
     pool_type: str  # the work pool type the deployment is deployed to
-    poll_seconds: float  # its pick-up cycle: events are published at a random point of it
+    poll_seconds: float  # its pick-up cycle (shorter than the long poll the publishes spread over)
     start: Callable[[Stack, RunnerContext], list[ManagedProcess]]
     listener_args: tuple[str, ...] = ()  # extra arguments of `prefect-federation listen`
 
@@ -68,7 +68,7 @@ RUNNERS: dict[str, Runner] = {
         name="fork",
         description="listen --execute: runs pushed by the listener, forked from a warm parent",
         pool_type="process",
-        poll_seconds=1.0,  # no poll: the publish point is still randomised over a second
+        poll_seconds=0.0,  # no poll: runs are pushed
         start=start_nothing,
         listener_args=("--execute",),
     ),

@@ -11,9 +11,9 @@ keeping Prefect's semantics (states, logs, retries, cancellation, the UI):
   can share a work pool with ordinary workers without a run ever starting twice; it only claims a
   run that is still SCHEDULED (a redelivered event finds its run COMPLETED, and Prefect would let
   a run without a persisted result leave COMPLETED and run again);
-- **recovery**: on start and on every poll, runs of its deployments that a dead fork runner had
-  claimed (PENDING, never started) are scheduled again and run; runs a dead runner's child was
-  running are marked CRASHED, so Prefect's retry rules and automations apply;
+- **recovery** (`fork_recovery`): on start and on every poll, runs of its deployments that a dead
+  fork runner had claimed (PENDING, never started) are scheduled again and run; runs a dead
+  runner's child was running are marked CRASHED, so Prefect's retry rules and automations apply;
 - **a worker in the UI**: it heartbeats to each of its work pools as a worker, so the pools show
   Ready and the runner is listed in the pool's Workers tab;
 - **fallback poll**: runs created elsewhere (the UI, schedules, `prefect deployment run`) in the
@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect_federation.errors import ConfigError
+from prefect_federation.fork_recovery import claim_message, recover_orphans
 from prefect_federation.forkserver import PARENT_PID_ENV
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.pipeline import RunRequest
@@ -63,20 +63,6 @@ class _Target:
     entrypoint: str
     workdir: str
     work_pool: str | None
-
-
-_CLAIM = re.compile(r"claimed by fork runner pid (?P<pid>\d+) on (?P<host>\S+)$")
-_FORK_PID = re.compile(r"^fork:(?P<host>[^:]+):(?P<pid>\d+)$")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _workdir_of(deployment: Any) -> str:
@@ -210,7 +196,7 @@ class ForkExecutor:
         from prefect.states import Pending
         from prefect.utilities.engine import propose_state_sync
 
-        pending: Any = Pending(message=f"claimed by fork runner pid {os.getpid()} on {self.host}")
+        pending: Any = Pending(message=claim_message(os.getpid(), self.host))
         try:
             state = propose_state_sync(self.client, pending, flow_run_id=flow_run_id)
         except Abort as exc:
@@ -257,72 +243,12 @@ class ForkExecutor:
         )
         return True
 
-    # -- runs a dead runner left behind --------------------------------------------------------
-
-    def _orphaned(self, run: Any, now: float) -> bool:
-        """A run of ours that a fork runner claimed or started, and whose runner is gone."""
-        if run.id in self.running:
-            return False
-        state = run.state
-        if state is None:
-            return False
-        if state.is_pending():
-            claim = _CLAIM.search(state.message or "")
-            if claim is None:
-                return False  # claimed by an ordinary worker: its business
-            if claim["host"] == self.host:
-                return int(claim["pid"]) != os.getpid() and not _process_alive(int(claim["pid"]))
-            return bool(now - state.timestamp.timestamp() > self.stale_claim_seconds)
-        if state.is_running():
-            pid = _FORK_PID.match(run.infrastructure_pid or "")
-            return bool(pid and pid["host"] == self.host and not _process_alive(int(pid["pid"])))
-        return False
+    # -- runs a dead runner left behind (fork_recovery) ---------------------------------------
 
     def recover_orphans(self) -> list[UUID]:
         """Schedule again the runs a dead runner claimed but never started; mark CRASHED the
         runs whose forked process died with its runner. Returns the runs recovered."""
-        from prefect.client.schemas.filters import (
-            DeploymentFilter,
-            DeploymentFilterId,
-            FlowRunFilter,
-            FlowRunFilterState,
-            FlowRunFilterStateType,
-        )
-        from prefect.client.schemas.objects import StateType
-        from prefect.states import Crashed, Scheduled
-
-        if not self.targets:
-            return []
-        runs = self.client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
-                )
-            ),
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(self.targets))),
-        )
-        now = time.time()
-        recovered: list[UUID] = []
-        for run in runs:
-            if not self._orphaned(run, now):
-                continue
-            assert run.state is not None
-            if run.state.is_pending():
-                message = f"scheduled again: {run.state.message}, and that runner is gone"
-                self.client.set_flow_run_state(run.id, Scheduled(message=message), force=True)
-                logger.warning(
-                    "run %s (%s) was claimed by a runner that is gone; scheduling it again",
-                    run.name,
-                    run.id,
-                )
-                self.submit(run.id, run.deployment_id, "SCHEDULED")
-            else:
-                message = f"its process ({run.infrastructure_pid}) died with its fork runner"
-                self.client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-                logger.warning("run %s (%s) crashed: %s", run.name, run.id, message)
-            recovered.append(run.id)
-        self.recovered.extend(recovered)
-        return recovered
+        return recover_orphans(self)
 
     # -- the runner as the pools' worker ------------------------------------------------------
 

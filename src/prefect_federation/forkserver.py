@@ -13,7 +13,11 @@ and answers on stdout:
 
 A child runs the already created (and claimed) flow run with Prefect's own engine (`run_flow`),
 exactly as `python -m prefect.engine` does, minus the cold start: no interpreter start, no
-`import prefect`, no flow import. Its output goes to stderr so it never mixes with the protocol.
+`import prefect`, no flow import, no engine import. One child is always forked ahead (the
+*spare*): it has set up its signals and its API client and waits on a pipe for its run, so
+neither the fork nor that set-up is on the run's critical path; the next spare is forked once the
+run is handed over. `run` may carry the flow run as the executor last read it (`flow_run`), which
+saves the child reading it again. Its output goes to stderr so it never mixes with the protocol.
 
 Nothing outlives the listener: on `stop`, on end of input (the listener is gone) or on SIGTERM
 (its parent-death signal, set when the listener asked for it) the server terminates the children
@@ -24,6 +28,7 @@ later) and exits; every child dies with the server (its own parent-death signal)
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -34,12 +39,17 @@ import traceback
 from typing import Any
 from uuid import UUID
 
-from prefect_federation.local.reaper import die_with_parent
+from prefect_federation.fork_warm import warm_child
+from prefect_federation.parent_death import die_with_parent
 
 __all__ = ["PARENT_PID_ENV", "main"]
 
 PARENT_PID_ENV = "PREFECT_FEDERATION_FORKSERVER_PARENT_PID"
 """Set by the executor when it may ask for a parent-death signal: the pid of the listener."""
+
+SPARE_DELAY = 0.5
+"""Seconds after a run was handed over before the next spare is forked: its fork and warm-up
+then do not compete for the CPU with the run just starting (a run arriving sooner forks one)."""
 
 KILL_AFTER = 2.0
 """Seconds between terminating the children (SIGTERM) and killing them, unless `stop` says."""
@@ -74,45 +84,90 @@ def _preload(specs: list[str]) -> tuple[dict[tuple[str, str], Any], dict[str, st
     return flows, failed
 
 
-def _run_child(flows: dict[tuple[str, str], Any], command: dict[str, Any], server_pid: int) -> None:
-    """In the forked child: run the flow run, then leave without the parent's clean-up."""
+def _warm_imports() -> None:
+    """What every child needs, imported once in the server instead of in each child (~0.1 s)."""
+    import prefect.engine
+    import prefect.flow_engine
+    import prefect.logging.handlers
+    import prefect.logging.loggers
+
+    with contextlib.suppress(Exception):
+        import prefect._internal.control_listener  # noqa: F401
+    with contextlib.suppress(Exception):  # children inherit the "version checked" cache
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            client.raise_for_api_version_mismatch_once()
+
+
+def _spare(flows: dict[tuple[str, str], Any], server_pid: int) -> tuple[int, int]:
+    """Fork a child that warms up (signals, API client) and waits for its run on a pipe, so
+    neither fork nor that set-up is on a run's critical path. Returns (pid, the pipe's end)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(write_end)
+        _wait_and_run(flows, read_end, server_pid)
+    os.close(read_end)
+    return pid, write_end
+
+
+def _wait_and_run(flows: dict[tuple[str, str], Any], read_end: int, server_pid: int) -> None:
+    """In the spare child: warm up, wait for the command, run it; never returns."""
     code = 1
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         die_with_parent(server_pid)  # a fork server that dies takes its runs with it
         os.dup2(2, 1)  # the child's prints go to the log, never into the protocol
+        sys.stdin.close()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGUSR1, _cancel_intent)
-        flow_run_id = UUID(command["flow_run_id"])
-        workdir = command.get("workdir") or os.getcwd()
-        os.chdir(workdir)
-        os.environ["PREFECT__FLOW_RUN_ID"] = str(flow_run_id)
-
-        from prefect.engine import _drive_run_flow_result, handle_engine_signals
-        from prefect.flow_engine import load_flow, load_flow_run, run_flow
-        from prefect.logging.loggers import flow_run_logger
-
-        code = 0
-        try:
-            with handle_engine_signals(flow_run_id):
-                flow_run = load_flow_run(flow_run_id=flow_run_id)
-                flow = flows.get((command.get("entrypoint", ""), workdir))
-                if flow is None:
-                    flow = load_flow(flow_run)
-                run_logger: Any = flow_run_logger(flow_run=flow_run)
-                result = run_flow(flow, flow_run=flow_run, error_logger=run_logger)
-                _drive_run_flow_result(flow, result)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        _flush_prefect()
+        warm_child()  # the engine's client, workers and observer, made before the run
+        with os.fdopen(read_end, "r") as commands:
+            line = commands.readline()
+        if not line:  # the server stopped before it needed us
+            os._exit(0)
+        code = _run_child(flows, json.loads(line))
     except BaseException:
         traceback.print_exc()
     finally:
         sys.stderr.flush()
         os._exit(code)
+
+
+def _run_child(flows: dict[tuple[str, str], Any], command: dict[str, Any]) -> int:
+    """Run the flow run with Prefect's own engine; returns the exit code."""
+    flow_run_id = UUID(command["flow_run_id"])
+    workdir = command.get("workdir") or os.getcwd()
+    os.chdir(workdir)
+    os.environ["PREFECT__FLOW_RUN_ID"] = str(flow_run_id)
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.engine import _drive_run_flow_result, handle_engine_signals
+    from prefect.flow_engine import load_flow, load_flow_run, run_flow
+    from prefect.logging.loggers import flow_run_logger
+
+    code = 0
+    try:
+        with handle_engine_signals(flow_run_id):
+            given = command.get("flow_run")  # as the executor last saw it: no read needed
+            if given:
+                flow_run = FlowRun.model_validate(given)
+            else:
+                flow_run = load_flow_run(flow_run_id=flow_run_id)
+            flow = flows.get((command.get("entrypoint", ""), workdir))
+            if flow is None:
+                flow = load_flow(flow_run)
+            run_logger: Any = flow_run_logger(flow_run=flow_run)
+            result = run_flow(flow, flow_run=flow_run, error_logger=run_logger)
+            _drive_run_flow_result(flow, result)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    _flush_prefect()
+    return code
 
 
 def _cancel_intent(signum: int, frame: Any) -> None:
@@ -159,15 +214,26 @@ def main(argv: list[str] | None = None) -> int:
     if parent and parent.isdigit():
         die_with_parent(int(parent))
     flows, failed = _preload(specs)
+    _warm_imports()
+    gc.freeze()  # what is imported now stays shared with the children (no copy on collection)
+    server_pid = os.getpid()
+    spare: tuple[int, int] | None = _spare(flows, server_pid)
     _send({"event": "ready", "preloaded": [e for e, _ in flows], "failed": failed})
     children: dict[int, str] = {}
     stdin = sys.stdin.fileno()
     open_input = True
     kill_after = KILL_AFTER
     kill_at: float | None = None  # set once stopping: the children were sent SIGTERM
+    spare_due: float | None = None  # when to fork the next spare
     while open_input or children:
+        due = spare_due is not None and time.monotonic() >= spare_due
+        if open_input and spare is None and due:
+            spare, spare_due = _spare(flows, server_pid), None
         if _terminated:
             open_input = False
+        if not open_input and spare is not None:
+            os.close(spare[1])  # the spare reads end of input and exits
+            spare = None
         if not open_input and kill_at is None:
             kill_at = time.monotonic() + kill_after
             _signal_all(children, signal.SIGTERM)
@@ -181,12 +247,21 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 command = json.loads(line)
                 if command.get("op") == "run":
-                    server_pid = os.getpid()
-                    pid = os.fork()
-                    if pid == 0:
-                        _run_child(flows, command, server_pid)
+                    if spare is None:
+                        spare = _spare(flows, server_pid)
+                    spare_due = None
+                    pid, pipe = spare
+                    spare = None
+                    try:
+                        os.write(pipe, line.encode())
+                    except OSError:  # the spare died: a fresh one runs it
+                        os.close(pipe)
+                        pid, pipe = _spare(flows, server_pid)
+                        os.write(pipe, line.encode())
+                    os.close(pipe)
                     children[pid] = command["flow_run_id"]
                     _send({"event": "started", "flow_run_id": command["flow_run_id"], "pid": pid})
+                    spare_due = time.monotonic() + SPARE_DELAY  # off this run's critical path
                 elif command.get("op") == "cancel" and int(command["pid"]) in children:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(command["pid"]), signal.SIGUSR1)
@@ -195,13 +270,17 @@ def main(argv: list[str] | None = None) -> int:
                 elif command.get("op") == "stop":
                     kill_after = float(command.get("kill_after", KILL_AFTER))
                     open_input = False
-        while children:
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
+            if spare is not None and pid == spare[0]:  # died before it had a run: the next
+                os.close(spare[1])  # run forks a fresh one (no fork loop if it keeps dying)
+                spare = None
+                continue
             flow_run_id = children.pop(pid, None)
             if flow_run_id is not None:
                 code = os.waitstatus_to_exitcode(status)

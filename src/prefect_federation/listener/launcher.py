@@ -115,8 +115,9 @@ class PrefectLauncher:
     """Creates runs with `create_flow_run_from_deployment(..., idempotency_key=...)`.
 
     Deployments are looked up by name once and cached for `cache_seconds`; parameters are checked
-    against the deployment's parameter schema before the run is created, so a mismatch is a clear
-    permanent error rather than a run that fails later. The received event is recorded in
+    against the deployment's parameter schema, so a mismatch is a clear permanent error rather
+    than a run that fails later: by the server when the deployment enforces its schema (Prefect's
+    default: its 409 becomes a `ParameterSchemaError`), else here before the run is created. The received event is recorded in
     Prefect's event stream, related to the run it started.
     """
 
@@ -174,9 +175,11 @@ class PrefectLauncher:
         return deployment
 
     def check_parameters(self, request: RunRequest, deployment: DeploymentResponse) -> None:
-        """Validate the rendered parameters against the deployment's parameter schema."""
+        """Validate the rendered parameters against the deployment's parameter schema, unless
+        the server does it anyway (`enforce_parameter_schema`, after hydrating them): validating
+        twice costs CPU per run, and Prefect's validator imports SQLAlchemy (~20 MiB)."""
         schema = deployment.parameter_openapi_schema
-        if not schema:
+        if not schema or deployment.enforce_parameter_schema:
             return
         from prefect.utilities.schema_tools.validation import ValidationError, validate
 

@@ -9,10 +9,11 @@ Two mechanisms, because either alone leaves a gap:
   SIGTERM), and the reaper stops every group it was told about: SIGTERM, SIGKILL after a grace
   period, then it removes the stack's pid file. It sits in its own session, so neither Ctrl-C nor a
   closed terminal reaches it, and it reaches the grandchildren too (a group is the whole tree).
-- **`die_with_parent()`**: Linux's parent-death signal (`prctl(PR_SET_PDEATHSIG)`), set by a process
-  on itself: the fork server and its forked flow runs die with their listener. The kernel sends it
-  when the *thread* that forked the process exits, so only processes started from a long-lived
-  thread (the main thread) may ask for it.
+- **`die_with_parent()`** (in `prefect_federation.parent_death`, re-exported here): Linux's
+  parent-death signal (`prctl(PR_SET_PDEATHSIG)`), set by a process on itself: the fork server and
+  its forked flow runs die with their listener. The kernel sends it when the *thread* that forked
+  the process exits, so only processes started from a long-lived thread (the main thread) may ask
+  for it.
 
 Protocol on the reaper's stdin, one line each: `<pgid>` watch a group, `-<pgid>` forget it (the
 stack stopped it), `release` exit without stopping anything.
@@ -21,7 +22,6 @@ stack stopped it), `release` exit without stopping anything.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -30,31 +30,9 @@ import time
 from pathlib import Path
 from typing import IO
 
+from prefect_federation.parent_death import die_with_parent
+
 __all__ = ["Reaper", "die_with_parent", "group_alive", "group_members", "main", "stop_groups"]
-
-PR_SET_PDEATHSIG = 1
-_libc: ctypes.CDLL | None = None
-
-
-def die_with_parent(parent: int | None = None, signum: int = signal.SIGTERM) -> bool:
-    """Ask the kernel to send `signum` to this process when its parent dies (Linux only).
-
-    `parent` is the pid the parent had: if it is already gone (it died before this call), the
-    signal is sent at once. Returns False where the platform has no parent-death signal.
-    """
-    global _libc
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        if _libc is None:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        if _libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    if parent is not None and os.getppid() != parent:
-        os.kill(os.getpid(), signum)
-    return True
 
 
 def group_members(pgid: int) -> list[int]:
