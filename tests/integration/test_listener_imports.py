@@ -39,8 +39,8 @@ from prefect_federation.settings import FederationSettings
 declarations, prefix, execute = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "execute"
 settings = FederationSettings(name_prefix=prefix, declarations=declarations)
 code = run_listener("scoring", settings, once=True, wait_time=2, execute=execute)
-print(json.dumps({"code": code, "imported": [m for m in %r if m in sys.modules]}))
-""" % (HEAVY,)
+print(json.dumps({"code": code, "imported": [m for m in HEAVY if m in sys.modules]}))
+""".replace("HEAVY", repr(HEAVY))
 
 
 def score(snapshot_date: str) -> None:

@@ -117,8 +117,8 @@ class PrefectLauncher:
     Deployments are looked up by name once and cached for `cache_seconds`; parameters are checked
     against the deployment's parameter schema, so a mismatch is a clear permanent error rather
     than a run that fails later: by the server when the deployment enforces its schema (Prefect's
-    default: its 409 becomes a `ParameterSchemaError`), else here before the run is created. The received event is recorded in
-    Prefect's event stream, related to the run it started.
+    default: its 409 becomes a `ParameterSchemaError`), else here before the run is created. The
+    received event is recorded in Prefect's event stream, related to the run it started.
     """
 
     def __init__(
