@@ -472,10 +472,14 @@ class BenchFederation:
     # -- processes -----------------------------------------------------------------------------
 
     def start_listener(
-        self, name: str = "listener", wait: bool = True, extra: tuple[str, ...] = ()
+        self,
+        name: str = "listener",
+        wait: bool = True,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> ManagedProcess:
         return self.local.start_listener(
-            DOWNSTREAM, self.child_env(), name=name, args=extra, cwd=self.home, wait=wait
+            DOWNSTREAM, self.child_env(env), name=name, args=extra, cwd=self.home, wait=wait
         )
 
     # -- events and queues ---------------------------------------------------------------------
