@@ -186,8 +186,9 @@ class ForkExecutor:
             self._server.stdin.write(json.dumps(message) + "\n")
             self._server.stdin.flush()
 
-    def claim(self, flow_run_id: UUID) -> bool:
-        """Move the run to PENDING; False when someone else has it or it is not scheduled.
+    def claim(self, flow_run_id: UUID) -> Any:
+        """Move the run to PENDING (returns that state); None when someone else has it or it is
+        not scheduled.
 
         Prefect refuses PENDING from PENDING, RUNNING, CANCELLING and CANCELLED (two claimers
         never both win); callers make sure the run is still SCHEDULED before claiming it.
@@ -201,19 +202,22 @@ class ForkExecutor:
             state = propose_state_sync(self.client, pending, flow_run_id=flow_run_id)
         except Abort as exc:
             logger.debug("run %s not claimed: %s", flow_run_id, exc)
-            return False
-        return bool(state.is_pending())
+            return None
+        return state if state.is_pending() else None
 
     def submit(
         self,
         flow_run_id: UUID,
         deployment_id: UUID | None = None,
         state_type: str | None = None,
+        flow_run: dict[str, Any] | None = None,
     ) -> bool:
         """Claim and start a run now; False if it was not ours to start.
 
         Only a run still waiting to start (SCHEDULED) is started: `state_type` is the state the
         caller just saw (the create call's answer, the scheduled-runs query); unknown -> read.
+        `flow_run`: the run as the caller just read it (JSON); with the claim's state, the
+        child starts from it instead of reading it again.
         """
         if self._stopping.is_set() or flow_run_id in self.running:
             return False
@@ -229,18 +233,27 @@ class ForkExecutor:
                 "run %s is %s, not waiting to start: not executed again", flow_run_id, state_type
             )
             return False
-        if not self.claim(flow_run_id):
+        claimed = self.claim(flow_run_id)
+        if claimed is None:
             return False
         with self._lock:
             self.running[flow_run_id] = -1
-        self._command(
-            {
-                "op": "run",
-                "flow_run_id": str(flow_run_id),
-                "entrypoint": target.entrypoint,
-                "workdir": target.workdir,
+        command: dict[str, Any] = {
+            "op": "run",
+            "flow_run_id": str(flow_run_id),
+            "entrypoint": target.entrypoint,
+            "workdir": target.workdir,
+        }
+        if flow_run is not None and str(flow_run.get("id")) == str(flow_run_id):
+            state = claimed.model_dump(mode="json")
+            command["flow_run"] = {
+                **flow_run,
+                "state": state,
+                "state_id": state.get("id"),
+                "state_type": state.get("type"),
+                "state_name": state.get("name"),
             }
-        )
+        self._command(command)
         return True
 
     # -- runs a dead runner left behind (fork_recovery) ---------------------------------------
@@ -379,7 +392,9 @@ class ExecutingLauncher:
     def start(self, request: RunRequest) -> StartedRun:
         started = self.inner.start(request)
         try:
-            self.executor.submit(started.flow_run_id, started.deployment_id, started.state_type)
+            self.executor.submit(
+                started.flow_run_id, started.deployment_id, started.state_type, started.flow_run
+            )
         except Exception as exc:  # the run exists: the fallback poll or a worker starts it
             logger.warning("could not hand run %s to the executor: %s", started.flow_run_id, exc)
         return started

@@ -150,10 +150,11 @@ def _run_child(flows: dict[tuple[str, str], Any], command: dict[str, Any]) -> in
     code = 0
     try:
         with handle_engine_signals(flow_run_id):
-            given = command.get("flow_run")  # as the executor last saw it: no read needed
-            if given:
-                flow_run = FlowRun.model_validate(given)
-            else:
+            flow_run = None
+            if command.get("flow_run"):  # as the executor last saw it: no read needed
+                with contextlib.suppress(ValueError):
+                    flow_run = FlowRun.model_validate(command["flow_run"])
+            if flow_run is None:
                 flow_run = load_flow_run(flow_run_id=flow_run_id)
             flow = flows.get((command.get("entrypoint", ""), workdir))
             if flow is None:

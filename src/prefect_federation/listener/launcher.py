@@ -52,6 +52,13 @@ class StartedRun(BaseModel):
         description="The run's state type when it was created or found (`SCHEDULED` while it "
         "waits to start; a run found `COMPLETED` must not be executed again).",
     )
+    flow_run: dict[str, Any] | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="The run as the create call answered (JSON): an executor starting it need "
+        "not read it again.",
+    )
 
 
 class RunLauncher(Protocol):
@@ -195,9 +202,11 @@ class PrefectLauncher:
         with self._retries:
             return self._start(request)
 
-    def _create_run(self, deployment_id: UUID, request: RunRequest) -> tuple[Any, bool]:
-        """`create_flow_run_from_deployment`, and whether the run is new: the API answers 201
-        for a new run and 200 when the idempotency key found an existing one."""
+    def _create_run(
+        self, deployment_id: UUID, request: RunRequest
+    ) -> tuple[Any, bool, dict[str, Any]]:
+        """`create_flow_run_from_deployment`, whether the run is new (the API answers 201 for a
+        new run and 200 when the idempotency key found an existing one), and its JSON."""
         from prefect.client.schemas.actions import DeploymentFlowRunCreate
         from prefect.client.schemas.objects import FlowRun
         from prefect.states import Scheduled, to_state_create
@@ -216,7 +225,8 @@ class PrefectLauncher:
             path_params={"id": deployment_id},
             json=body.model_dump(mode="json", exclude_unset=True),
         )
-        return FlowRun.model_validate(response.json()), response.status_code == 201
+        document = response.json()
+        return FlowRun.model_validate(document), response.status_code == 201, document
 
     def _start(self, request: RunRequest) -> StartedRun:
         from prefect.exceptions import ObjectNotFound
@@ -224,7 +234,7 @@ class PrefectLauncher:
         deployment = self.deployment(request.deployment)
         self.check_parameters(request, deployment)
         try:
-            flow_run, created = self._create_run(deployment.id, request)
+            flow_run, created, flow_run_json = self._create_run(deployment.id, request)
         except ObjectNotFound as exc:
             with self._lock:
                 self._deployments.pop(request.deployment, None)
@@ -253,6 +263,7 @@ class PrefectLauncher:
             ui_url=flow_run_ui_url(flow_run.id),
             created=created,
             state_type=flow_run.state_type.value if flow_run.state_type else None,
+            flow_run=flow_run_json,
         )
         if self.emit_events:
             _record_received_event(request, started)
