@@ -5,8 +5,9 @@ Python process (`import prefect` alone takes ~2 s here). `ForkExecutor` removes 
 keeping Prefect's semantics (states, logs, retries, cancellation, the UI):
 
 - **push**: the listener hands every run it created straight to the executor (`submit`);
-- **warm fork**: a single-threaded fork server (`prefect_federation.forkserver`) has Prefect and
-  the domain's flows imported and forks a child per run, which runs Prefect's own engine;
+- **warm fork**: a single-threaded fork server (`prefect_federation.forkserver`, itself forked
+  from the listener where it can be: `forkserver_start`) has Prefect and the domain's flows
+  imported and keeps a child forked ahead, warm, which runs the next run with Prefect's own engine;
 - **claim first**: like a worker, the executor moves the run to PENDING before starting it, so it
   can share a work pool with ordinary workers without a run ever starting twice; it only claims a
   run that is still SCHEDULED (a redelivered event finds its run COMPLETED, and Prefect would let
@@ -41,7 +42,7 @@ from uuid import UUID
 
 from prefect_federation.errors import ConfigError
 from prefect_federation.fork_recovery import claim_message, recover_orphans
-from prefect_federation.forkserver import PARENT_PID_ENV
+from prefect_federation.forkserver_start import start_fork_server
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.pipeline import RunRequest
 
@@ -102,7 +103,7 @@ class ForkExecutor:
         self.running: dict[UUID, int] = {}  # flow run id -> child pid
         self.started_count = 0
         self._cancelled: set[UUID] = set()
-        self._server: subprocess.Popen[str] | None = None
+        self._server: Any = None  # a subprocess.Popen or a ForkedServer
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -122,20 +123,11 @@ class ForkExecutor:
             if deployment.work_pool_name:
                 self.pools.add(deployment.work_pool_name)
         specs = sorted({f"{t.entrypoint}@{t.workdir}" for t in self.targets.values()})
-        stderr = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
-        env = {**os.environ, "PREFECT_API_URL": str(self.client.api_url).rstrip("/")}
-        if threading.current_thread() is threading.main_thread():
-            # the fork server dies with us; only asked from a thread that lives as long as we do
-            # (the kernel sends the parent-death signal when the forking *thread* exits)
-            env[PARENT_PID_ENV] = str(os.getpid())
-        self._server = subprocess.Popen(
-            [sys.executable, "-m", "prefect_federation.forkserver", *specs],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            bufsize=1,
+        # the fork server dies with us; only asked from a thread that lives as long as we do
+        # (the kernel sends the parent-death signal when the forking *thread* exits)
+        parent_death = threading.current_thread() is threading.main_thread()
+        self._server = start_fork_server(
+            specs, str(self.client.api_url).rstrip("/"), self.log_path, parent_death
         )
         self._send_heartbeats()
         try:
@@ -172,7 +164,7 @@ class ForkExecutor:
         if self._server is not None and self._server.poll() is None:
             try:
                 self._command({"op": "stop", "kill_after": kill_after})
-                self._server.stdin.close()  # type: ignore[union-attr]
+                self._server.stdin.close()
                 self._server.wait(kill_after + 1)
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 self._server.kill()  # its children have the parent-death signal

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
-__all__ = ["WarmObserver", "warm_child"]
+__all__ = ["WARM_ENV", "WarmObserver", "warm_child", "warm_level"]
 
 logger = logging.getLogger("prefect_federation.forkserver")
 
@@ -120,12 +121,24 @@ class WarmObserver:
             self._thread.join(timeout=2)
 
 
+WARM_ENV = "PREFECT_FEDERATION_EXECUTOR_WARM"
+"""`full` (default): the client, the log and events workers and the suspension observer; `client`:
+the API client only (~25 MiB PSS less per runner, ~0.1 s more from PENDING to RUNNING)."""
+
+
+def warm_level() -> str:
+    level = os.environ.get(WARM_ENV, "full")
+    return level if level in ("full", "client") else "full"
+
+
 def warm_child() -> None:
     """In a spare child: the engine's client, the log and events workers, the observer."""
     from prefect.context import SyncClientContext
 
     client_context = SyncClientContext()  # the engine's `get_or_create` takes this one
     client_context.__enter__()
+    if warm_level() == "client":
+        return
     with contextlib.suppress(Exception):
         from prefect.events.worker import EventsWorker
         from prefect.logging.handlers import APILogWorker

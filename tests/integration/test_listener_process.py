@@ -307,6 +307,8 @@ def long_flow_running(
     started = run_a_long_flow(sns, sqs, name_prefix, sleeping_domain, tmp_path)
     process = launch(federation, sleeping_domain, name_prefix, prefect_api, "--execute")
     wait_until(started.exists, 60, f"the flow run started:\n{process.output()}")
+    # the listener, its fork server, the run's child and the next child forked ahead (spare)
+    wait_until(lambda: len(group_members(process.pid)) == 4, 10, "the spare child forked")
     return process, started, group_members(process.pid)
 
 
@@ -314,7 +316,7 @@ def test_a_listener_executing_a_long_flow_run_stops_within_its_bound_and_the_run
     long_flow_running: LongFlow,
 ) -> None:
     process, started, family = long_flow_running
-    assert len(family) == 3, family  # the listener, its fork server, the flow run's child
+    assert len(family) == 4, family  # the listener, its fork server, the run's child, the spare
 
     took = stop_and_time(process, signal.SIGTERM)
 
@@ -331,7 +333,7 @@ def test_a_listener_killed_with_sigkill_takes_its_fork_server_and_flow_runs_with
     long_flow_running: LongFlow,
 ) -> None:
     process, _started, family = long_flow_running
-    assert len(family) == 3, family
+    assert len(family) == 4, family
 
     os.kill(process.pid, signal.SIGKILL)  # the listener only, not its group
     process.popen.wait(5)
