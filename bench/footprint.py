@@ -94,7 +94,7 @@ def run(options: Options) -> Result:
             "stack_timings_s": fed.timings,
         }
     targets_pss = {
-        "listener + runner": (Target("max", "<", 150),),
+        "listener + runner": (Target("max", "<=", 120),),
         "domain: server + listener + runner": (Target("max", "<", 450),),
     }
     targets_cpu = {"listener + runner": (Target("mean", "<", 1.0),)}
