@@ -193,6 +193,7 @@ class Demo:
                         aws_client(credentials, "sqs"),
                         settings,
                         s3=aws_client(credentials, "s3"),
+                        dynamodb=aws_client(credentials, "dynamodb"),
                     )
                     self.say(describe_provisioning(report))
                 save_blocks(report, credentials, self.domains_on(api_url))
