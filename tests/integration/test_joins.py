@@ -13,11 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import boto3
 import httpx
 import pytest
+import yaml
 
 from prefect_federation.declarations import Federation
 from prefect_federation.events import EventEnvelope
@@ -460,3 +463,39 @@ def test_a_missed_deadline_publishes_one_sla_missed_with_two_listeners_then_reco
     assert stored["south"].recovered_at is not None
     assert stored["north"].missed_at is None
     assert json.loads(json.dumps(missed[0].data))["deadline"].startswith("2026-11-24T07:00")
+
+
+def test_alerts_keeps_one_automation_on_the_sla_missed_events_of_an_expecting_domain(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from typer.testing import CliRunner
+
+    from prefect_federation.alerts import sla_automation_name
+    from prefect_federation.cli import app
+
+    domain = f"expecting-{uuid4().hex[:6]}"
+    declarations = [
+        {"domain": "scoring", "publishes": [{"type": "scoring.completed"}]},
+        {
+            "domain": domain,
+            "publishes": [{"type": f"{domain}.sla.missed"}, {"type": f"{domain}.sla.recovered"}],
+            "subscribes": [{"event": "scoring.completed", "deployment": "f/d"}],
+            "expects": [{"event": "scoring.completed", "by": "07:00"}],
+        },
+    ]
+    for declaration in declarations:
+        (tmp_path / f"{declaration['domain']}.yaml").write_text(yaml.safe_dump(declaration))
+    args = ["alerts", "-d", str(tmp_path), "--domain", domain]
+
+    first = CliRunner().invoke(app, args)
+    second = CliRunner().invoke(app, args)
+
+    assert first.exit_code == 0, first.output
+    assert "on each sla.missed" in " ".join(first.output.split())
+    assert "2 automation(s), 0 created or updated" in " ".join(second.output.split())
+    with get_client(sync_client=True) as client:
+        ours = [a for a in client.read_automations() if a.name == sla_automation_name(domain)]
+    (automation,) = ours
+    assert automation.trigger.expect == {"prefect-federation.sla.missed"}  # type: ignore[union-attr]
+    assert automation.trigger.match.root == {"federation.domain": domain}  # type: ignore[union-attr]

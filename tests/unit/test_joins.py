@@ -299,3 +299,31 @@ def test_a_missed_deadline_alerts_once_across_two_coordinators_and_recovers_once
 def test_a_listener_of_a_joining_domain_needs_a_store() -> None:
     with pytest.raises(ConfigError, match="needs their store"):
         Listener(reporting(), InMemoryQueue(), RecordingLauncher())
+
+
+def test_status_summarizes_waiting_expired_late_and_missed(
+    coordinator: JoinCoordinator, clock: Clock
+) -> None:
+    from prefect_federation.joins.report import summarize
+
+    queue = InMemoryQueue()
+    listener = listener_of(coordinator, queue)
+    queue.put(scoring("north").to_json())
+    listener.poll_once(0)
+    waiting = summarize(coordinator.domain, coordinator.store)
+    assert (waiting.open, waiting.expired) == (1, 0)
+    assert waiting.lines == [
+        "join daily-report [2026-11-23:north]: scoring.completed arrived; waiting for "
+        "customer-master.completed until 2026-11-24T11:00:00+00:00"
+    ]
+    clock.now += timedelta(hours=7)
+    coordinator.tick()
+    late = master("north")
+    queue.put(late.to_json())
+    listener.poll_once(0)
+    after = summarize(coordinator.domain, coordinator.store)
+    assert (after.open, after.expired, after.late_events, after.sla_missed) == (0, 1, 1, 1)
+    assert f"late: customer-master.completed {late.id}" in " ".join(after.lines)
+    assert "expectation scoring.completed 2026-11-24 south: missed its deadline" in " ".join(
+        after.lines
+    )
