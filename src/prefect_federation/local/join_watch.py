@@ -28,6 +28,8 @@ def describe_join(domain: DomainDeclaration, record: JoinRecord) -> str:
     if record.status == "started":
         return f"{where}: complete ({arrived}): its one run is started"
     missing = ", ".join(missing_types(subscription, record)) if subscription else "?"
+    if not missing:
+        return f"{where}: complete ({arrived}): starting its one run"
     if record.status == "expired":
         return f"{where}: expired with {arrived}; missing {missing} (join.expired published)"
     return f"{where}: {arrived} arrived; waiting for {missing}"
