@@ -707,14 +707,15 @@ def test_star_is_given_exactly_to_the_actions_aws_defines_without_resource_types
         }
         - {""}
         for service in catalogue
-        if service["prefix"] in ("sns", "sqs")
+        if service["prefix"] in ("sns", "sqs", "dynamodb")
         for privilege in service["privileges"]
     }
+    expected_type = {"sns": "topic", "sqs": "queue", "dynamodb": "table"}
     wrong = []
     for _, _, document in every_document():
         for statement in document["Statement"]:
             for action in statement["Action"]:
-                expected = {"topic"} if action.startswith("sns:") else {"queue"}
+                expected = {expected_type[action.split(":")[0]]}
                 scopable = resource_types[action]
                 if statement["Resource"] == ["*"] and scopable:
                     wrong.append((action, "given '*' but AWS scopes it to", scopable))
