@@ -327,3 +327,38 @@ def test_status_summarizes_waiting_expired_late_and_missed(
     assert "expectation scoring.completed 2026-11-24 south: missed its deadline" in " ".join(
         after.lines
     )
+
+
+def test_check_reads_the_join_key_against_each_joined_contract() -> None:
+    from prefect_federation.contracts.check import check_join_key
+    from prefect_federation.contracts.models import Contract
+
+    schema = {
+        "type": "object",
+        "properties": {"snapshot_date": {"type": "string"}, "region": {"type": "string"}},
+        "required": ["snapshot_date", "region"],
+    }
+    contracts = {
+        "scoring.completed": Contract(
+            type="scoring.completed",
+            version=1,
+            producer="scoring",
+            data_schema=schema,
+            origin="schema",
+        ),
+        "customer-master.completed": Contract(
+            type="customer-master.completed",
+            version=1,
+            producer="customer-master",
+            data_schema={**schema, "properties": {"snapshot_date": {"type": "string"}}},
+            origin="schema",
+        ),
+    }
+    problems = check_join_key(contracts, "reporting", 0, reporting().subscribes[0])
+    assert [(p.producer, p.message) for p in problems] == [
+        (
+            "customer-master",
+            "reads `event.data.region`, but customer-master.completed v1 (producer "
+            "customer-master) has no `data.region`",
+        )
+    ]

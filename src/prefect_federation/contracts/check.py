@@ -34,6 +34,8 @@ def subscription_label(index: int, subscription: Subscription) -> str:
     """`subscribes[0] (scoring.completed from scoring -> write-risk-report/reporting)`: the
     producer is named in every problem of the subscription."""
     name = f" {subscription.name}" if subscription.name else ""
+    if subscription.join is not None:
+        return f"subscribes[{index}] (join {subscription.label} -> {subscription.deployment}{name})"
     return (
         f"subscribes[{index}] ({subscription.event} from {subscription.upstream} -> "
         f"{subscription.deployment}{name})"
@@ -75,10 +77,31 @@ def check_subscriptions(
         problem
         for consumer in federation
         for index, subscription in enumerate(consumer.subscribes)
-        for problem in check_subscription(
-            federation, contracts, targets, consumer.domain, index, subscription
+        for problem in (
+            check_join_key(contracts, consumer.domain, index, subscription)
+            if subscription.join is not None  # its types and parameters: joins.checks, at load
+            else check_subscription(
+                federation, contracts, targets, consumer.domain, index, subscription
+            )
         )
     ]
+
+
+def check_join_key(
+    contracts: dict[str, Contract], consumer: str, index: int, subscription: Subscription
+) -> list[Problem]:
+    """A join's key must render from every joined type's contract: each `event.data` field it
+    reads is one the type always sends."""
+    assert subscription.join is not None
+    problems: list[Problem] = []
+    for event_type in subscription.join.events:
+        contract = contracts.get(event_type)
+        if contract is None or not contract.declared:
+            continue
+        label = subscription_label(index, subscription)
+        ctx = Where(consumer, label, subscription.source_of(event_type), contract)
+        problems += _template_problems(ctx, reads_of(subscription.join.key, "join.key"))
+    return problems
 
 
 def _contract_for(
@@ -126,7 +149,7 @@ def _contract_for(
                 "not-published",
                 f"producer {producer.domain!r} does not publish {subscription.event!r} (it "
                 f"publishes: {', '.join(published) or 'nothing'})"
-                + did_you_mean(subscription.event, published),
+                + did_you_mean(subscription.label, published),
             )
         ]
     contract = contracts.get(subscription.event)
