@@ -90,17 +90,31 @@ def check_subscriptions(
 def check_join_key(
     contracts: dict[str, Contract], consumer: str, index: int, subscription: Subscription
 ) -> list[Problem]:
-    """A join's key must render from every joined type's contract: each `event.data` field it
-    reads is one the type always sends."""
+    """A join's key must render from every joined type's contract (each `event.data` field it
+    reads is one the type always sends), and its parameters' `events['<type>'].data` reads from
+    that type's."""
     assert subscription.join is not None
-    problems: list[Problem] = []
-    for event_type in subscription.join.events:
+    label = subscription_label(index, subscription)
+
+    def where(event_type: str) -> Where | None:
         contract = contracts.get(event_type)
         if contract is None or not contract.declared:
-            continue
-        label = subscription_label(index, subscription)
-        ctx = Where(consumer, label, subscription.source_of(event_type), contract)
-        problems += _template_problems(ctx, reads_of(subscription.join.key, "join.key"))
+            return None
+        return Where(consumer, label, subscription.source_of(event_type), contract)
+
+    problems: list[Problem] = []
+    for event_type in subscription.join.events:
+        ctx = where(event_type)
+        if ctx is not None:
+            problems += _template_problems(ctx, reads_of(subscription.join.key, "join.key"))
+    for template in reads_of(subscription.parameters):
+        for read in template.reads:
+            if read.root != "events" or len(read.path) < 3 or read.path[1] != "data":
+                continue
+            ctx = where(read.path[0])
+            if ctx is not None:
+                path = list(read.path[2:])
+                problems += _data_read_problems(ctx, template.where, path, read.defaulted)
     return problems
 
 
