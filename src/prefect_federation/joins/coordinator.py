@@ -157,7 +157,9 @@ class JoinCoordinator:
         return RunRequest(
             deployment=subscription.deployment,
             parameters=join_parameters(subscription, record),
-            idempotency_key=join_idempotency_key(self.domain.domain, subscription, record.key),
+            idempotency_key=join_idempotency_key(
+                self.domain.domain, subscription, record.key, record.first_at
+            ),
             name=f"{subscription.join_id} {record.key}",
             tags=run_tags(envelope),
             labels={**run_labels(envelope), "federation.join.key": record.key},

@@ -75,9 +75,14 @@ def join_parameters(subscription: Subscription, record: JoinRecord) -> dict[str,
     return rendered
 
 
-def join_idempotency_key(domain: str, subscription: Subscription, key: str) -> str:
-    """One run per (subscription, key), whichever event completed it and however often."""
-    return f"federation:join:{domain}:{subscription.join_id}:{subscription.deployment}:{key}"
+def join_idempotency_key(
+    domain: str, subscription: Subscription, key: str, opened: datetime | None = None
+) -> str:
+    """One run per (subscription, key), whichever event completed it and however often; with
+    `opened` (the join's first arrival, kept in the store) a new store (a fresh demo against a
+    kept Prefect server) does not find an old run."""
+    base = f"federation:join:{domain}:{subscription.join_id}:{subscription.deployment}:{key}"
+    return f"{base}:{opened.timestamp():.6f}" if opened is not None else base
 
 
 # -- expectations ---------------------------------------------------------------------------------
