@@ -1,4 +1,5 @@
-"""Domain `reporting`: the daily risk report of a region (consumes `scoring.completed`)."""
+"""Domain `reporting`: the daily risk report of a region, once both its scores
+(`scoring.completed`) and its customer master (`customer-master.completed`) are there (a join)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from flows._files import data_dir, inside_data_dir, read_csv, safe_part
 
 @flow(name="write-risk-report", log_prints=True)
 def write_risk_report(
-    batch_id: str, snapshot_date: str, region: str, scores_path: str, high_risk: int
+    batch_id: str,
+    snapshot_date: str,
+    region: str,
+    scores_path: str,
+    high_risk: int,
+    master_path: str | None = None,
 ) -> str:
     """A small Markdown report: score distribution and the top risks."""
     logger = get_run_logger()
@@ -27,6 +33,11 @@ def write_risk_report(
         f"# Risk report {region} {snapshot_date}",
         "",
         f"batch `{batch_id}`: {len(rows)} customers, {high_risk} high risk",
+        *(
+            [f"customer master: {len(read_csv(inside_data_dir(master_path)))} customers"]
+            if master_path
+            else []
+        ),
         "",
         "| score | customers |",
         "|---|---|",

@@ -31,9 +31,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AutomationResult",
     "automation_name",
+    "ensure_automation",
     "ensure_listener_silence_automation",
+    "ensure_sla_missed_automation",
     "listener_silence_automation",
     "resolve_notification_block",
+    "sla_automation_name",
+    "sla_missed_automation",
 ]
 
 MIN_WINDOW = timedelta(seconds=10)  # Prefect refuses a shorter window for a proactive trigger
@@ -186,9 +190,7 @@ def ensure_listener_silence_automation(
     `SendNotification` through it; None: `DoNothing`. `client`: the domain's Prefect server
     (default: the current one).
     """
-    from prefect.automations import Automation
     from prefect.client.orchestration import get_client
-    from prefect.events.schemas.automations import AutomationCore
 
     if client is None:
         with get_client(sync_client=True) as own:
@@ -199,6 +201,16 @@ def ensure_listener_silence_automation(
         resolve_notification_block(client, notification_block) if notification_block else None
     )
     wanted = listener_silence_automation(domain, minutes, block_id)
+    return ensure_automation(client, wanted, domain, notification_block)
+
+
+def ensure_automation(
+    client: SyncPrefectClient, wanted: Automation, domain: str, notification_block: str | None
+) -> AutomationResult:
+    """Create `wanted`, or update the automation of its name (removing stray duplicates)."""
+    from prefect.automations import Automation
+    from prefect.events.schemas.automations import AutomationCore
+
     existing = [
         Automation(**a.model_dump())
         for a in client.read_automations_by_name(wanted.name)
@@ -233,4 +245,66 @@ def ensure_listener_silence_automation(
         action="unchanged" if unchanged else "updated",
         removed_duplicates=len(duplicates),
         **common,
+    )
+
+
+def sla_automation_name(domain: str) -> str:
+    return f"prefect-federation: {domain} expectation missed"
+
+
+def sla_missed_automation(domain: str, notification_block_id: UUID | None = None) -> Automation:
+    """The automation (not yet saved): each `prefect-federation.sla.missed` of `domain` (an
+    expected event that had not arrived by its deadline, `expects:` in its declaration)."""
+    from prefect.automations import Automation, DoNothing, EventTrigger, SendNotification
+    from prefect.events.actions import ActionTypes
+    from prefect.events.schemas.automations import Posture
+
+    from prefect_federation.joins.coordinator import prefect_event_name
+    from prefect_federation.joins.declared import SLA_MISSED
+
+    event = prefect_event_name(SLA_MISSED)
+    action: ActionTypes
+    if notification_block_id is not None:
+        action = SendNotification(
+            block_document_id=notification_block_id,
+            subject=f"prefect-federation: {domain}: an expected event is late",
+            body=(
+                "{{ event.payload.event }} for {{ event.payload.day }} "
+                "{{ event.payload.value or '' }} had not arrived by {{ event.payload.deadline }} "
+                f"(domain {domain}). `prefect-federation status --domain {domain}` shows what "
+                "arrived."
+            ),
+        )
+    else:
+        action = DoNothing()
+    return Automation(
+        name=sla_automation_name(domain),
+        description=(
+            f"Triggers on every {event} event of domain {domain!r}. Managed by "
+            "`prefect-federation alerts`: edits here are overwritten on its next run."
+        ),
+        enabled=True,
+        tags=["prefect-federation", domain_tag(domain)],
+        trigger=EventTrigger(
+            expect={event},
+            match={"federation.domain": domain},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[action],
+        actions_on_trigger=[],
+        actions_on_resolve=[],
+    )
+
+
+def ensure_sla_missed_automation(
+    domain: str, notification_block: str | None, *, client: SyncPrefectClient
+) -> AutomationResult:
+    """Create or update the automation on `domain`'s `sla.missed` events (idempotent, by name)."""
+    block_id = (
+        resolve_notification_block(client, notification_block) if notification_block else None
+    )
+    return ensure_automation(
+        client, sla_missed_automation(domain, block_id), domain, notification_block
     )

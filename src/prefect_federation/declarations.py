@@ -30,11 +30,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from prefect_federation.errors import ConfigError
 from prefect_federation.events import DOMAIN_PATTERN, EVENT_TYPE_PATTERN, domain_of
+from prefect_federation.joins.declared import (
+    JOIN_EXPIRED,
+    SLA_MISSED,
+    SLA_RECOVERED,
+    Expectation,
+    Join,
+    alert_type,
+)
 from prefect_federation.templates import check_template
 
 __all__ = [
     "DomainDeclaration",
+    "Expectation",
     "Federation",
+    "Join",
     "Publication",
     "Subscription",
     "WorkPool",
@@ -82,9 +92,16 @@ class Publication(_Strict):
 
 
 class Subscription(_Strict):
-    """One event type a domain consumes, and the deployment run it starts."""
+    """One event type a domain consumes (or a `join` of several), and the deployment run it
+    starts."""
 
-    event: str = Field(pattern=EVENT_TYPE_PATTERN, description="The event type to consume.")
+    event: str | None = Field(
+        default=None, pattern=EVENT_TYPE_PATTERN, description="The event type to consume."
+    )
+    join: Join | None = Field(
+        default=None,
+        description="Instead of `event`: wait for several types sharing a key, run once.",
+    )
     source: str | None = Field(
         default=None,
         pattern=DOMAIN_PATTERN,
@@ -136,10 +153,37 @@ class Subscription(_Strict):
         check_template(value)
         return value
 
+    @model_validator(mode="after")
+    def _event_or_join(self) -> Subscription:
+        if (self.event is None) == (self.join is None):
+            raise ValueError("give either `event` (one type) or `join` (several), not both")
+        if self.join is not None and (self.source is not None or self.adapter != "envelope"):
+            raise ValueError("a `join` takes each type from its own domain: no `source`/`adapter`")
+        return self
+
+    @property
+    def event_types(self) -> list[str]:
+        """The types this subscription consumes: its `event`, or every type of its `join`."""
+        return list(self.join.events) if self.join is not None else [str(self.event)]
+
+    @property
+    def label(self) -> str:
+        """What it consumes, for messages: `a.completed` or `a.completed + b.completed`."""
+        return " + ".join(self.event_types)
+
+    @property
+    def join_id(self) -> str:
+        """How the join store names this subscription: its `name`, or its deployment."""
+        return self.name or self.deployment
+
+    def source_of(self, event_type: str) -> str:
+        """The only domain accepted as the source of `event_type` for this subscription."""
+        return self.source or domain_of(event_type)
+
     @property
     def upstream(self) -> str:
-        """The domain whose topic this subscription reads."""
-        return self.source or domain_of(self.event)
+        """The domain whose topic this subscription reads (a join's: its first type's)."""
+        return self.source_of(self.event_types[0])
 
 
 class WorkPool(_Strict):
@@ -174,16 +218,19 @@ class DomainDeclaration(_Strict):
     )
     publishes: list[Publication] = Field(default_factory=list)
     subscribes: list[Subscription] = Field(default_factory=list)
+    expects: list[Expectation] = Field(
+        default_factory=list, description="Events that must arrive by a deadline every day."
+    )
 
     @model_validator(mode="after")
     def _one_run_per_subscription(self) -> DomainDeclaration:
         seen: dict[tuple[str, str, str | None], int] = {}
         for index, subscription in enumerate(self.subscribes):
-            key = (subscription.event, subscription.deployment, subscription.name)
+            key = (subscription.label, subscription.deployment, subscription.name)
             if key in seen:
                 raise ValueError(
                     f"subscribes[{index}] and subscribes[{seen[key]}] both run "
-                    f"{subscription.deployment!r} for {subscription.event!r}: give each a distinct "
+                    f"{subscription.deployment!r} for {subscription.label!r}: give each a distinct "
                     "`name` (it keeps their runs apart)"
                 )
             seen[key] = index
@@ -198,6 +245,36 @@ class DomainDeclaration(_Strict):
                     f"'{self.domain}.' (a domain publishes events named after itself)"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _joins_and_expectations(self) -> DomainDeclaration:
+        subscribed = {t for s in self.subscribes for t in s.event_types}
+        for index, expectation in enumerate(self.expects):
+            if expectation.event not in subscribed:
+                raise ValueError(
+                    f"expects[{index}].event {expectation.event!r}: the domain must subscribe to "
+                    "it (its listener watches for it on the domain's queue)"
+                )
+        published = {p.type for p in self.publishes}
+        needed = [alert_type(self.domain, JOIN_EXPIRED)] if self.joins() else []
+        if self.expects:
+            needed += [alert_type(self.domain, SLA_MISSED), alert_type(self.domain, SLA_RECOVERED)]
+        missing = [t for t in needed if t not in published]
+        if missing:
+            raise ValueError(
+                f"domain {self.domain!r} has joins or expectations, so it publishes their alerts: "
+                f"add {', '.join(missing)} to `publishes` (provision then creates its topic)"
+            )
+        return self
+
+    def joins(self) -> list[Subscription]:
+        """The subscriptions that join several event types."""
+        return [s for s in self.subscribes if s.join is not None]
+
+    @property
+    def keeps_state(self) -> bool:
+        """True when the domain's listener needs the durable join/expectation table."""
+        return bool(self.joins() or self.expects)
 
     def resolved_prefect_api_url(self) -> str | None:
         """`prefect_api_url` with `${VAR}` references expanded from the environment."""
@@ -220,15 +297,16 @@ class DomainDeclaration(_Strict):
 
     def subscriptions_for(self, event_type: str) -> list[Subscription]:
         """The subscriptions of this domain to `event_type`."""
-        return [s for s in self.subscribes if s.event == event_type]
+        return [s for s in self.subscribes if event_type in s.event_types]
 
     def upstreams(self) -> dict[str, list[str]]:
         """Upstream domain -> the event types this domain consumes from it."""
         result: dict[str, list[str]] = {}
         for subscription in self.subscribes:
-            types = result.setdefault(subscription.upstream, [])
-            if subscription.event not in types:
-                types.append(subscription.event)
+            for event_type in subscription.event_types:
+                types = result.setdefault(subscription.source_of(event_type), [])
+                if event_type not in types:
+                    types.append(event_type)
         return result
 
 
@@ -333,16 +411,25 @@ def build_federation(declarations: Iterable[tuple[str, DomainDeclaration]]) -> F
         origin[declaration.domain] = where
     for name, declaration in domains.items():
         for index, subscription in enumerate(declaration.subscribes):
-            upstream = domains.get(subscription.upstream)
-            if upstream is None:
-                continue  # an external producer: nothing to check it against
-            if subscription.event not in {p.type for p in upstream.publishes}:
-                published = ", ".join(p.type for p in upstream.publishes) or "nothing"
-                raise ConfigError(
-                    f"{origin[name]}: subscribes[{index}].event {subscription.event!r}: domain "
-                    f"{upstream.domain!r} does not publish it (it publishes: {published})"
-                )
-    return Federation(domains=domains)
+            field = "join.events" if subscription.join is not None else "event"
+            for event_type in subscription.event_types:
+                upstream = domains.get(subscription.source_of(event_type))
+                if upstream is None:
+                    continue  # an external producer: nothing to check it against
+                if event_type not in {p.type for p in upstream.publishes}:
+                    published = ", ".join(p.type for p in upstream.publishes) or "nothing"
+                    raise ConfigError(
+                        f"{origin[name]}: subscribes[{index}].{field} {event_type!r}: domain "
+                        f"{upstream.domain!r} does not publish it (it publishes: {published})"
+                    )
+    federation = Federation(domains=domains)
+    from prefect_federation.joins.checks import check_join_keys
+
+    for name, declaration in domains.items():
+        problem = check_join_keys(federation, declaration)
+        if problem:
+            raise ConfigError(f"{origin[name]}: {problem}")
+    return federation
 
 
 def load_federation(path: Path | str) -> Federation:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["dlq_name", "queue_name", "topic_name"]
+__all__ = ["dlq_name", "join_table_name", "queue_name", "topic_name"]
 
 
 def _fifo(name: str, fifo: bool) -> str:
@@ -22,3 +22,8 @@ def queue_name(prefix: str, domain: str, fifo: bool = False) -> str:
 def dlq_name(prefix: str, domain: str, fifo: bool = False) -> str:
     """The dead-letter queue of a domain's queue: `federation-scoring-inbox-dlq`."""
     return _fifo(f"{prefix}{domain}-inbox-dlq", fifo)
+
+
+def join_table_name(prefix: str, domain: str) -> str:
+    """The DynamoDB table of a domain's joins and expectations: `federation-reporting-joins`."""
+    return f"{prefix}{domain}-joins"

@@ -69,6 +69,10 @@ def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parame
     assert result.returncode == 0, output[-4000:]
     assert "the whole chain completed" in output
     assert "a Prefect process worker and a listener per domain" in output
+    # reporting's join: customer-master's event waits for scoring's, then the one run starts
+    waiting = output.find("customer-master.completed arrived; waiting for scoring.completed")
+    started = output.find("its one run is started")
+    assert 0 <= waiting < started, output[-4000:]
     event_id = re.search(r"published vendor\.file-delivered (\S+)", output)
     assert event_id, output[-2000:]
     today = datetime.now(UTC).date().isoformat()
@@ -90,6 +94,9 @@ def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parame
         scoring = by_flow["score-customers"].parameters
         assert scoring["model_version"] == "v2"
         assert scoring["master_path"] == str(data / "master" / today / "north.csv")
+        joined = by_flow["write-risk-report"].parameters  # from both joined events
+        assert joined["master_path"] == str(data / "master" / today / "north.csv")
+        assert joined["scores_path"] == str(data / "scores" / today / "north.csv")
         notify = by_flow["notify-on-call"].parameters
         assert notify["channel"] == "#risk-north"
         assert isinstance(notify["high_risk"], int)

@@ -63,6 +63,8 @@ BATCH_ACTIONS = {
 def as_iam_call(service: str, operation: str, params: dict[str, Any]) -> Call:
     """What IAM authorizes for one API call: the action, the resource, the condition values."""
     action = f"{service}:{BATCH_ACTIONS.get(operation, operation)}"
+    if "TableName" in params:
+        return action, f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{params['TableName']}", None
     if "QueueUrl" in params:
         return action, _queue_arn(params["QueueUrl"]), None
     if "QueueName" in params:
@@ -327,3 +329,59 @@ def test_every_call_of_the_dlq_commands_is_permitted_by_the_operator_policy_and_
     policy = operator_policy(federation, "scoring", settings, ACCOUNT, REGION)
     assert recorder.refused_by(policy) == []
     assert granted(policy) == recorder.pairs()
+
+
+def test_the_join_tables_calls_of_provision_and_the_listener_are_exactly_what_is_granted(
+    aws_env: str, sns: Any, sqs: Any, settings: FederationSettings, recorder: Recorder
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prefect_federation.joins.coordinator import JoinCoordinator
+    from prefect_federation.joins.dynamodb import DynamoJoinStore
+    from prefect_federation.listener.pipeline import plan_message
+    from prefect_federation.naming import join_table_name
+    from prefect_federation.publisher import InMemoryPublisher
+
+    upstream = ("vendor", "ingestion", "customer-master", "scoring")
+    provision(federation_of(*(EXAMPLE.domain(d) for d in upstream)), sns, sqs, settings)
+    reporting = federation_of(EXAMPLE.domain("reporting"))
+    dynamodb = recorder.client("dynamodb", aws_env)
+    provision(reporting, sns, sqs, settings, dynamodb=dynamodb)
+    provisioning = provisioning_policy(reporting, "reporting", settings, ACCOUNT, REGION)
+    refused_provisioning = recorder.refused_by(provisioning)
+    provision_pairs = recorder.pairs()
+    recorder.calls.clear()
+
+    now = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
+    store = DynamoJoinStore(dynamodb, join_table_name(settings.name_prefix, "reporting"))
+    coordinator = JoinCoordinator(
+        reporting.domain("reporting"), store, InMemoryPublisher(), clock=lambda: now
+    )
+    store.check()
+    data = {
+        "snapshot_date": "2026-11-23",
+        "region": "north",
+        "batch_id": "b",
+        "scores_path": "s.csv",
+        "high_risk": 1,
+        "master_path": "m.csv",
+    }
+    for event_type in ("scoring.completed", "customer-master.completed"):
+        body = make_event(event_type, data).to_json()
+        plan = plan_message(body, reporting.domain("reporting"))
+        coordinator.complete(plan)  # the second completes the join: a run is asked for
+    store.mark_started(store.joins()[0].item_id, "run-1")
+    coordinator.complete(plan_message(body, reporting.domain("reporting")))  # a late one
+    lonely = make_event("scoring.completed", {**data, "region": "south"}).to_json()
+    coordinator.complete(plan_message(lonely, reporting.domain("reporting")))
+    now += timedelta(hours=7)
+    assert [e.type for e in coordinator.tick()] == ["reporting.join.expired"]
+    runtime = runtime_policy(reporting, "reporting", settings, ACCOUNT, REGION)
+
+    def table_pairs(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {pair for pair in pairs if pair[0].startswith("dynamodb:")}
+
+    assert refused_provisioning == []
+    assert table_pairs(granted(provisioning)) == table_pairs(provision_pairs)
+    assert recorder.refused_by(runtime) == []
+    assert table_pairs(granted(runtime)) == table_pairs(recorder.pairs())

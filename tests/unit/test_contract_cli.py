@@ -63,8 +63,9 @@ def test_a_contract_broken_on_purpose_fails_check_naming_both_teams(project: Pat
 
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "error: reporting subscribes[0] (scoring.completed from scoring -> "
-        "write-risk-report/reporting): parameters.scores_path: reads `event.data.scores_path`, "
+        "error: reporting subscribes[0] (join scoring.completed + customer-master.completed -> "
+        "write-risk-report/reporting daily-report): parameters.scores_path: reads "
+        "`event.data.scores_path`, "
         "but scoring.completed v1 (producer scoring) has no `data.scores_path`; "
         "did you mean `scores_uri`?"
     ]
@@ -88,6 +89,9 @@ def test_contracts_export_writes_one_schema_a_type_and_version_and_an_index(
         "customer-master.completed.v1.schema.json",
         "index.json",
         "ingestion.completed.v1.schema.json",
+        "notifications.sla.missed.v1.schema.json",
+        "notifications.sla.recovered.v1.schema.json",
+        "reporting.join.expired.v1.schema.json",
         "scoring.completed.v1.schema.json",
         "scoring.scores-written.v1.schema.json",
         "vendor.file-delivered.v1.schema.json",
@@ -163,6 +167,9 @@ def test_check_against_a_git_ref_passes_a_compatible_change_and_a_new_major_vers
 
     reporting = project / "deployments" / "reporting.yaml"
     reporting.write_text(
-        reporting.read_text().replace("event.data.scores_path", "event.data.batch_id")
+        reporting.read_text().replace(
+            "events['scoring.completed'].data.scores_path",
+            "events['scoring.completed'].data.batch_id",
+        )
     )
     assert run(project, "check", "--against", "HEAD").returncode == 0

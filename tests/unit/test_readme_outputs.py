@@ -170,6 +170,7 @@ def test_the_demo_sample_shows_the_resources_provision_makes(
             boto3.client("sqs"),
             FederationSettings(),
             s3=boto3.client("s3"),
+            dynamodb=boto3.client("dynamodb"),
         )
 
     shown = [re.sub(r"^\s*[\d.]+s ", "", line) for line in demo.text.splitlines()]

@@ -238,14 +238,18 @@ def alerts(
     ] = None,
     declarations: DeclarationsOpt = None,
 ) -> None:
-    """Alert when a listener falls silent: one Prefect automation per subscribing domain.
+    """Alert when a listener falls silent: one Prefect automation per subscribing domain; and,
+    for a domain with `expects:`, one on each of its `sla.missed` events.
 
     Created or updated (idempotent) on the domain's own Prefect server; it triggers when the
     domain's listener emits no heartbeat for --silence-seconds."""
     import httpx
     from prefect.client.orchestration import SyncPrefectClient, get_client
 
-    from prefect_federation.alerts import ensure_listener_silence_automation
+    from prefect_federation.alerts import (
+        ensure_listener_silence_automation,
+        ensure_sla_missed_automation,
+    )
     from prefect_federation.errors import ConfigError
     from prefect_federation.heartbeat import silence_alert_minutes
     from prefect_federation.settings import ListenerSettings
@@ -271,6 +275,7 @@ def alerts(
         if not chosen:
             raise ConfigError("no domain subscribes to anything: there is no listener to watch")
         targets = [(d.domain, d.resolved_prefect_api_url()) for d in chosen]
+        expecting = [d.domain for d in chosen if d.expects]
     except (FederationError, ValueError) as exc:
         raise fail(str(exc)) from exc
     results = []
@@ -280,6 +285,11 @@ def alerts(
             with client:
                 result = ensure_listener_silence_automation(
                     name, window, notification_block, client=client
+                )
+                sla = (
+                    ensure_sla_missed_automation(name, notification_block, client=client)
+                    if name in expecting
+                    else None
                 )
         except (FederationError, httpx.HTTPError) as exc:
             raise fail(f"domain {name}: {exc}") from exc
@@ -297,6 +307,14 @@ def alerts(
             highlight=False,
             soft_wrap=True,
         )
+        if sla is not None:
+            results.append(sla)
+            console.print(
+                f"[cyan]{escape(name)}[/cyan]: {sla.action} automation {escape(repr(sla.name))}"
+                f" on {escape(sla.server)}: on each sla.missed -> {escape(then)}",
+                highlight=False,
+                soft_wrap=True,
+            )
     if window * 60 < 2 * heartbeat:
         err_console.print(
             f"[yellow]note:[/yellow] listeners beat every {heartbeat:g}s here "

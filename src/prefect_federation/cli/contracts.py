@@ -144,6 +144,6 @@ def _print_table(federation: Any) -> None:
         table.add_row(
             domain.domain,
             "\n".join(f"{p.type} v{p.version}" for p in domain.publishes) or "-",
-            "\n".join(f"{s.event} -> {s.deployment}" for s in domain.subscribes) or "-",
+            "\n".join(f"{s.label} -> {s.deployment}" for s in domain.subscribes) or "-",
         )
     console.print(table)

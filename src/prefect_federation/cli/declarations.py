@@ -73,6 +73,7 @@ def provision(
             settings,
             s3=aws_client(credentials, "s3") if archive else None,
             archive_bucket=archive_bucket,
+            dynamodb=aws_client(credentials, "dynamodb"),
         )
     except ConfigError as exc:
         raise fail(str(exc)) from exc

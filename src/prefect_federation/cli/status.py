@@ -139,7 +139,7 @@ def status(
         thresholds = HealthThresholds(
             max_oldest_age_seconds=max_age, heartbeat_misses=heartbeat_misses
         )
-        sqs, cloudwatch = aws_clients(settings, "sqs", "cloudwatch")
+        sqs, cloudwatch, dynamodb = aws_clients(settings, "sqs", "cloudwatch", "dynamodb")
     except SETUP_ERRORS as exc:
         raise _fail(str(exc)) from exc
     from prefect.client.orchestration import get_client
@@ -164,13 +164,12 @@ def status(
                 )
                 statuses[-1].notes.extend(_flow_notes(statuses[-1], client, sqs))
     healthy = all(s.healthy for s in statuses)
+    joins = _join_summaries([d for d, _ in targets], settings.name_prefix, dynamodb)
     if json_output:
-        print(
-            json.dumps(
-                {"healthy": healthy, "domains": [s.model_dump(mode="json") for s in statuses]},
-                indent=2,
-            )
-        )
+        document = {"healthy": healthy, "domains": [s.model_dump(mode="json") for s in statuses]}
+        if joins:
+            document["joins"] = [j.model_dump(mode="json") for j in joins]
+        print(json.dumps(document, indent=2))
     else:
         console.print(_status_table(statuses))
         for s in statuses:
@@ -178,6 +177,15 @@ def status(
                 console.print(f"[red]{s.domain}[/red]: {escape(reason)}", highlight=False)
             for note in s.notes:
                 console.print(f"[dim]{s.domain}: {escape(note)}[/dim]", highlight=False)
+        for summary in joins:
+            console.print(
+                f"{summary.domain}: joins {summary.open} open, {summary.started} started, "
+                f"{summary.expired} expired, {summary.late_events} late event(s); expectations "
+                f"{summary.sla_missed} missed, {summary.sla_recovered} recovered",
+                highlight=False,
+            )
+            for line in summary.lines:
+                console.print(f"  {escape(line)}", highlight=False)
         sick = sum(not s.healthy for s in statuses)
         console.print(
             f"{len(statuses)} domain(s): {len(statuses) - sick} healthy, {sick} unhealthy",
@@ -185,3 +193,21 @@ def status(
         )
     if not healthy:
         raise typer.Exit(1)
+
+
+def _join_summaries(chosen: list[Any], prefix: str, dynamodb: Any) -> list[Any]:
+    """Each chosen domain's joins and expectations (`joins.report`), from its table."""
+    from prefect_federation.joins.dynamodb import DynamoJoinStore
+    from prefect_federation.joins.report import summarize
+    from prefect_federation.naming import join_table_name
+
+    summaries = []
+    for declaration in chosen:
+        if not declaration.keeps_state:
+            continue
+        store = DynamoJoinStore(dynamodb, join_table_name(prefix, declaration.domain))
+        try:
+            summaries.append(summarize(declaration, store))
+        except SETUP_ERRORS as exc:
+            err_console.print(f"[yellow]{declaration.domain}[/yellow]: {escape(str(exc))}")
+    return summaries

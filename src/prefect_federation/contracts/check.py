@@ -34,6 +34,8 @@ def subscription_label(index: int, subscription: Subscription) -> str:
     """`subscribes[0] (scoring.completed from scoring -> write-risk-report/reporting)`: the
     producer is named in every problem of the subscription."""
     name = f" {subscription.name}" if subscription.name else ""
+    if subscription.join is not None:
+        return f"subscribes[{index}] (join {subscription.label} -> {subscription.deployment}{name})"
     return (
         f"subscribes[{index}] ({subscription.event} from {subscription.upstream} -> "
         f"{subscription.deployment}{name})"
@@ -75,10 +77,45 @@ def check_subscriptions(
         problem
         for consumer in federation
         for index, subscription in enumerate(consumer.subscribes)
-        for problem in check_subscription(
-            federation, contracts, targets, consumer.domain, index, subscription
+        for problem in (
+            check_join_key(contracts, consumer.domain, index, subscription)
+            if subscription.join is not None  # its types and parameters: joins.checks, at load
+            else check_subscription(
+                federation, contracts, targets, consumer.domain, index, subscription
+            )
         )
     ]
+
+
+def check_join_key(
+    contracts: dict[str, Contract], consumer: str, index: int, subscription: Subscription
+) -> list[Problem]:
+    """A join's key must render from every joined type's contract (each `event.data` field it
+    reads is one the type always sends), and its parameters' `events['<type>'].data` reads from
+    that type's."""
+    assert subscription.join is not None
+    label = subscription_label(index, subscription)
+
+    def where(event_type: str) -> Where | None:
+        contract = contracts.get(event_type)
+        if contract is None or not contract.declared:
+            return None
+        return Where(consumer, label, subscription.source_of(event_type), contract)
+
+    problems: list[Problem] = []
+    for event_type in subscription.join.events:
+        ctx = where(event_type)
+        if ctx is not None:
+            problems += _template_problems(ctx, reads_of(subscription.join.key, "join.key"))
+    for template in reads_of(subscription.parameters):
+        for read in template.reads:
+            if read.root != "events" or len(read.path) < 3 or read.path[1] != "data":
+                continue
+            ctx = where(read.path[0])
+            if ctx is not None:
+                path = list(read.path[2:])
+                problems += _data_read_problems(ctx, template.where, path, read.defaulted)
+    return problems
 
 
 def _contract_for(
@@ -126,7 +163,7 @@ def _contract_for(
                 "not-published",
                 f"producer {producer.domain!r} does not publish {subscription.event!r} (it "
                 f"publishes: {', '.join(published) or 'nothing'})"
-                + did_you_mean(subscription.event, published),
+                + did_you_mean(subscription.label, published),
             )
         ]
     contract = contracts.get(subscription.event)

@@ -163,15 +163,23 @@ def readers_of(federation: Federation, event_type: str) -> list[Reader]:
     found = []
     for consumer in federation:
         for subscription in consumer.subscriptions_for(event_type):
-            for template in reads_of(subscription.parameters):
+            templates = reads_of(subscription.parameters)
+            if subscription.join is not None:  # its key reads every joined type's data
+                templates += reads_of(subscription.join.key, "join.key")
+            for template in templates:
                 parameter = template.where.removeprefix("parameters.")
                 for read in template.reads:
-                    if read.root == "event" and read.path[:1] == ("data",) and len(read.path) > 1:
+                    read_path = read.path
+                    if read.root == "events" and read_path[:2] == (event_type, "data"):
+                        read_path = read_path[1:]  # a join's `events['<type>'].data...`
+                    elif read.root != "event":
+                        continue
+                    if read_path[:1] == ("data",) and len(read_path) > 1:
                         found.append(
                             Reader(
                                 consumer.domain,
                                 subscription.deployment,
-                                read.path[1:],
+                                read_path[1:],
                                 parameter=parameter,
                                 defaulted=read.defaulted,
                             )

@@ -109,7 +109,7 @@ def _type_problems(
 ) -> list[Problem]:
     import jsonschema
 
-    context = _sample_envelope(ctx.contract, subscription.event, subscription.upstream)
+    context = _sample_envelope(ctx.contract, subscription.label, subscription.upstream)
     by_where = {t.where: t for t in templates}
     problems: list[Problem] = []
     for name, given in subscription.parameters.items():

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import ConfigError
 from prefect_federation.iam.models import AwsLocation, DomainArns
-from prefect_federation.naming import dlq_name, queue_name, topic_name
+from prefect_federation.naming import dlq_name, join_table_name, queue_name, topic_name
 from prefect_federation.settings import FederationSettings
 
 
@@ -49,7 +49,14 @@ def domain_arns(
     declaration = federation.domain(domain)
     location = _location(account_id, region)
     prefix, fifo = settings.name_prefix, declaration.fifo
+    table = (
+        f"arn:{location.partition}:dynamodb:{region}:{account_id}:table/"
+        f"{join_table_name(prefix, domain)}"
+        if declaration.keeps_state
+        else None
+    )
     return DomainArns(
+        join_table=table,
         domain=domain,
         publishes=bool(declaration.publishes),
         subscribes=bool(declaration.subscribes),

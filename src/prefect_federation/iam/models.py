@@ -183,3 +183,6 @@ class DomainArns(_Frozen):
     upstream_topics: tuple[str, ...] = Field(
         default=(), description="Topics its queue is subscribed to, sorted."
     )
+    join_table: str | None = Field(
+        default=None, description="Its DynamoDB table (when it has joins or expectations)."
+    )

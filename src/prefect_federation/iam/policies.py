@@ -96,6 +96,14 @@ def runtime_policy(
                     ),
                 )
             )
+    if arns.join_table:
+        from prefect_federation.joins.dynamodb import TABLE_ACTIONS
+
+        statements.append(
+            PolicyStatement(
+                sid="KeepOwnJoinState", actions=TABLE_ACTIONS, resources=(arns.join_table,)
+            )
+        )
     return _document(domain, "runtime", statements)
 
 
@@ -264,6 +272,14 @@ def provisioning_policy(
         statements.append(
             PolicyStatement(
                 sid="ManageSubscriptionsUnscopedByAws", actions=unscoped, resources=("*",)
+            )
+        )
+    if arns.join_table:
+        statements.append(
+            PolicyStatement(
+                sid="CreateOwnJoinTable",
+                actions=("dynamodb:CreateTable", "dynamodb:DescribeTable"),
+                resources=(arns.join_table,),
             )
         )
     return _document(domain, "provisioning", statements)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import (
@@ -23,11 +24,14 @@ from prefect_federation.errors import (
 from prefect_federation.listener.gate import Gate
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
 from prefect_federation.listener.outcome import Outcome, decide, describe_action
-from prefect_federation.listener.pipeline import plan_runs
+from prefect_federation.listener.pipeline import plan_message
 from prefect_federation.listener.stats import ListenerStats, MessageResult, log_result
 from prefect_federation.listener.visibility import VisibilityKeeper
 from prefect_federation.queue import QueueClient, ReceivedMessage, first_sent, original_message_id
 from prefect_federation.settings import ListenerSettings
+
+if TYPE_CHECKING:
+    from prefect_federation.joins.coordinator import JoinCoordinator
 
 __all__ = ["Listener"]
 
@@ -51,7 +55,14 @@ class Listener:
         pause: Callable[[float], bool] | None = None,
         on_ready: Callable[[Listener], None] | None = None,
         gate: Gate | None = None,
+        joins: JoinCoordinator | None = None,
     ) -> None:
+        if domain.keeps_state and joins is None:
+            raise ConfigError(
+                f"domain {domain.domain!r} has joins or expectations: its listener needs their "
+                "store (a JoinCoordinator)"
+            )
+        self.joins = joins
         self.domain = domain
         self.queue = queue
         self.launcher = launcher
@@ -86,7 +97,7 @@ class Listener:
         error: BaseException | None = None
         filtered = False
         try:
-            requests = plan_runs(
+            plan = plan_message(
                 message.body,
                 self.domain,
                 self.federation,
@@ -94,7 +105,9 @@ class Listener:
                 original_message_id(message),  # the same after a requeue (raw events' ids)
                 first_sent(message),
             )
-            filtered = not requests
+            # arrivals at joins are stored before any run starts and before the message is acked
+            requests = plan.requests + (self.joins.complete(plan) if self.joins else [])
+            filtered = not requests and not plan.arrivals
             for request in requests:
                 if self.gate is not None and not self.gate.admit(request, first_sent(message)):
                     continue  # paused with skip: recorded as skipped, no run
@@ -103,6 +116,8 @@ class Listener:
                 finally:
                     if self.gate is not None:
                         self.gate.release(request)
+                if request.join_item_id is not None and self.joins is not None:
+                    self.joins.started(request, runs[-1])
                 if request is requests[0]:
                     with self.stats.lock:
                         self.stats.last_event_at = datetime.now(UTC)
@@ -247,6 +262,8 @@ class Listener:
             target=self._beat, name="listener-heartbeat", daemon=True
         )
         self._heartbeat.start()
+        if self.joins is not None:  # windows that close, deadlines that pass
+            self.joins.start_ticking(self.stopping)
         failures = 0
         while not self.stopping.is_set():
             if self._prefect_down.is_set():

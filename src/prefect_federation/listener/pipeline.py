@@ -21,15 +21,19 @@ from prefect_federation.errors import (
     UnsubscribedEventError,
 )
 from prefect_federation.events import MAX_EVENT_BYTES, EventEnvelope
+from prefect_federation.joins.models import JoinArrival
+from prefect_federation.joins.planner import arrival_of
 from prefect_federation.labels import run_labels, run_tags
 from prefect_federation.sns_envelope import is_sns_notification, unwrap_sns
 from prefect_federation.templates import render_value
 
 __all__ = [
+    "MessagePlan",
     "RunRequest",
     "derive_idempotency_key",
     "match_subscriptions",
     "parse_message",
+    "plan_message",
     "plan_runs",
     "render_parameters",
     "run_labels",
@@ -53,6 +57,19 @@ class RunRequest(BaseModel):
     tags: list[str] = Field(default_factory=list)
     labels: dict[str, str] = Field(default_factory=dict)
     envelope: EventEnvelope
+    join_item_id: str | None = Field(
+        default=None, description="The join this run completes (its store id), if any."
+    )
+
+
+class MessagePlan(BaseModel):
+    """What one message asks for: runs of one-event subscriptions, arrivals at joins."""
+
+    model_config = ConfigDict(frozen=True)
+
+    envelope: EventEnvelope
+    requests: list[RunRequest] = Field(default_factory=list)
+    arrivals: list[JoinArrival] = Field(default_factory=list)
 
 
 def _load_json_object(body: str, what: str, limit: int = MAX_EVENT_BYTES) -> dict[str, Any]:
@@ -91,7 +108,7 @@ def _raw_envelope(
     raw = [s for s in domain.subscribes if s.adapter == "raw"]
     event_type = attributes.get("type")
     if event_type is None:
-        types = sorted({s.event for s in raw})
+        types = sorted({t for s in raw for t in s.event_types})
         if len(types) != 1:
             raise EnvelopeValidationError(
                 "body is not an event envelope (no `specversion`), and no `type` message attribute "
@@ -229,14 +246,16 @@ def match_subscriptions(domain: DomainDeclaration, envelope: EventEnvelope) -> l
     """
     by_type = domain.subscriptions_for(envelope.type)
     if not by_type:
-        subscribed = ", ".join(sorted({s.event for s in domain.subscribes})) or "nothing"
+        subscribed = (
+            ", ".join(sorted({t for s in domain.subscribes for t in s.event_types})) or "nothing"
+        )
         raise UnsubscribedEventError(
             f"domain {domain.domain!r} does not subscribe to {envelope.type!r} "
             f"(it subscribes to: {subscribed})"
         )
-    by_source = [s for s in by_type if s.upstream == envelope.source]
+    by_source = [s for s in by_type if s.source_of(envelope.type) == envelope.source]
     if not by_source:
-        accepted = ", ".join(sorted({s.upstream for s in by_type}))
+        accepted = ", ".join(sorted({s.source_of(envelope.type) for s in by_type}))
         raise UnsubscribedEventError(
             f"domain {domain.domain!r} accepts {envelope.type!r} only from {accepted}, "
             f"not from source {envelope.source!r}"
@@ -281,11 +300,29 @@ def plan_runs(
     message_id: str | None = None,
     sent_at: datetime | None = None,
 ) -> list[RunRequest]:
-    """The whole pure pipeline for one message: the runs to create ([] when filtered out)."""
+    """The whole pure pipeline for one message: the runs of its one-event subscriptions to
+    create ([] when filtered out). `plan_message` also gives its arrivals at joins."""
+    return plan_message(body, domain, federation, attributes, message_id, sent_at).requests
+
+
+def plan_message(
+    body: str,
+    domain: DomainDeclaration,
+    federation: Federation | None = None,
+    attributes: Mapping[str, str] | None = None,
+    message_id: str | None = None,
+    sent_at: datetime | None = None,
+) -> MessagePlan:
+    """The whole pure pipeline for one message: runs to create, and arrivals at joins (whose
+    runs the join store decides, `prefect_federation.joins.coordinator`)."""
     envelope = parse_message(body, attributes, domain, message_id, sent_at)
     validate_data(envelope, federation)
     requests = []
+    arrivals = []
     for subscription in match_subscriptions(domain, envelope):
+        if subscription.join is not None:
+            arrivals.append(arrival_of(subscription, envelope))
+            continue
         requests.append(
             RunRequest(
                 deployment=subscription.deployment,
@@ -297,4 +334,4 @@ def plan_runs(
                 envelope=envelope,
             )
         )
-    return requests
+    return MessagePlan(envelope=envelope, requests=requests, arrivals=arrivals)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from prefect_federation.errors import ConfigError, FederationError
 
 if TYPE_CHECKING:
+    from prefect_federation.declarations import DomainDeclaration
+    from prefect_federation.joins.coordinator import JoinCoordinator
     from prefect_federation.settings import FederationSettings
 
 __all__ = ["run_listener"]
@@ -89,6 +91,7 @@ def run_listener(
 
     with _as_config_error():
         queue = open_queue(declaration, settings)
+        joins = open_joins(declaration, settings) if declaration.keeps_state else None
     launcher = PrefectLauncher(
         emit_events=listener_settings.record_events,
         client_retries=listener_settings.prefect_client_retries,
@@ -122,6 +125,7 @@ def run_listener(
         health_check=launcher.healthy,  # an ExecutingLauncher wraps it: name the real one
         on_ready=(lambda _: write_ready_file(ready_path)) if ready_path else None,
         gate=gate,
+        joins=joins,
     )
     try:
         with _as_config_error():
@@ -168,6 +172,22 @@ def _gate(declaration: Any, settings: Any, listener_settings: Any, client: Any) 
         hold_delay_seconds=listener_settings.hold_delay_seconds,
         pause_delay_seconds=listener_settings.pause_delay_seconds,
     )
+
+
+def open_joins(declaration: DomainDeclaration, settings: FederationSettings) -> JoinCoordinator:
+    """The domain's join coordinator: its DynamoDB table (checked to exist), its own topic for
+    the alerts, and its Prefect event stream."""
+    from prefect_federation.aws import aws_client, credentials_or_environment
+    from prefect_federation.connect import open_publisher
+    from prefect_federation.joins.coordinator import JoinCoordinator, PrefectAlertEmitter
+    from prefect_federation.joins.dynamodb import DynamoJoinStore
+    from prefect_federation.naming import join_table_name
+
+    client = aws_client(credentials_or_environment(settings.aws_credentials_block), "dynamodb")
+    store = DynamoJoinStore(client, join_table_name(settings.name_prefix, declaration.domain))
+    store.check()
+    publisher = open_publisher(declaration.domain, settings)
+    return JoinCoordinator(declaration, store, publisher, emit=PrefectAlertEmitter())
 
 
 @contextmanager

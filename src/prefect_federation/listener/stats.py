@@ -76,7 +76,10 @@ def log_result(result: MessageResult) -> None:
                     run.deployment,
                 )
         else:
-            logger.info("message %s filtered out by data filters; acked", message.message_id)
+            logger.info(
+                "message %s started no run (filtered out, or waiting in a join); acked",
+                message.message_id,
+            )
     elif result.outcome.action == "dead-letter":
         logger.warning("message %s dead-lettered: %s", message.message_id, result.outcome.reason)
     elif result.outcome.action == "left":

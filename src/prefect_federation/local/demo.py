@@ -23,6 +23,7 @@ from rich.markup import escape
 
 from prefect_federation.feed import event_feed_url
 from prefect_federation.local.federation import LocalFederation
+from prefect_federation.local.join_watch import JoinWatcher, watch_joins
 from prefect_federation.local.process import quiet_env
 from prefect_federation.local.report import (
     DEMO_CHAIN,
@@ -193,6 +194,7 @@ class Demo:
                         aws_client(credentials, "sqs"),
                         settings,
                         s3=aws_client(credentials, "s3"),
+                        dynamodb=aws_client(credentials, "dynamodb"),
                     )
                     self.say(describe_provisioning(report))
                 save_blocks(report, credentials, self.domains_on(api_url))
@@ -228,6 +230,11 @@ class Demo:
             )
         except TimeoutError as exc:
             raise DemoFailed(f"listeners did not start polling: {exc}") from None
+
+    def watch_joins(self) -> JoinWatcher:
+        """Say how each join of the example waits, then starts its run."""
+        name = os.environ.get("PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK", CREDENTIALS_BLOCK)
+        return watch_joins(self.project / "deployments", name, self.say)
 
     # -- the chain --------------------------------------------------------------------------
 
@@ -339,8 +346,10 @@ def run_demo(
 
         ui_url = demo.ui_of(demo.api_url)
         with temporary_settings({PREFECT_API_URL: demo.api_url, PREFECT_UI_URL: ui_url}):
+            joins = demo.watch_joins()
             correlation_id = demo.publish_first_event()
             runs = demo.watch(correlation_id, timeout)
+            joins.stop()
             demo.summary(runs)
             demo.say(
                 f"[green]the whole chain completed[/green]: {len(runs)} runs in "

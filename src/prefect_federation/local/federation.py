@@ -218,6 +218,7 @@ class LocalFederation:
             self.aws_client("sqs", config),
             settings,
             s3=self.aws_client("s3", config) if s3 else None,
+            dynamodb=self.aws_client("dynamodb", config),
         )
 
     def prefect_deploy(

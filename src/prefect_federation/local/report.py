@@ -48,7 +48,7 @@ def describe_provisioning(report: Any) -> str:
     changed = sum(1 for action, _, _ in report.actions if action != "unchanged")
     return (
         f"provisioned {len(report.actions)} AWS resources ({changed} created or updated): "
-        "topics, queues, DLQs, filtered subscriptions, event archive"
+        "topics, queues, DLQs, filtered subscriptions, join tables, event archive"
     )
 
 

@@ -83,6 +83,7 @@ def provision_aws(demo: Demo, credentials: Any) -> ProvisionReport:
         aws_client(credentials, "sqs"),
         settings,
         s3=aws_client(credentials, "s3"),
+        dynamodb=aws_client(credentials, "dynamodb"),
     )
     demo.say(describe_provisioning(report))
     return report

@@ -5,6 +5,8 @@
 - a subscription of that queue to each upstream topic, raw delivery, with a filter policy on the
   `type` message attribute listing exactly the types the domain subscribes to;
 - a queue policy that lets only those topics send;
+- when given a DynamoDB client, a table per domain with joins or expectations
+  (`<name_prefix><domain>-joins`, `joins.dynamodb.ensure_table`);
 - when given an S3 client, the environment's event archive: one bucket (default
   `<name_prefix>event-archive`), versioned, public access blocked (`archive.ensure_archive`).
 

@@ -8,7 +8,8 @@ from typing import Any
 from prefect_federation.archive import default_archive_bucket, ensure_archive, validate_bucket_name
 from prefect_federation.declarations import DomainDeclaration, Federation
 from prefect_federation.errors import ConfigError
-from prefect_federation.naming import dlq_name, queue_name, topic_name
+from prefect_federation.joins.dynamodb import ensure_table
+from prefect_federation.naming import dlq_name, join_table_name, queue_name, topic_name
 from prefect_federation.provision.policies import (
     filter_policy,
     queue_policy,
@@ -31,7 +32,9 @@ class _Provisioner:
         sqs: Any,
         s3: Any = None,
         archive_bucket: str | None = None,
+        dynamodb: Any = None,
     ) -> None:
+        self.dynamodb = dynamodb
         self.federation = federation
         self.settings = settings
         self.sns = sns
@@ -290,6 +293,10 @@ class _Provisioner:
                 self.ensure_subscriptions(declaration)
             else:
                 self.retire_queue(declaration)
+            if declaration.keeps_state and self.dynamodb is not None:
+                table = join_table_name(self.settings.name_prefix, declaration.domain)
+                self.report.add(ensure_table(self.dynamodb, table), "dynamodb table", table)
+                self.resources(declaration.domain).join_table = table
         return self.report
 
 
@@ -300,6 +307,7 @@ def provision(
     settings: FederationSettings | None = None,
     s3: Any = None,
     archive_bucket: str | None = None,
+    dynamodb: Any = None,
 ) -> ProvisionReport:
     """Create or update every resource the declarations need; returns what was done.
 
@@ -307,7 +315,8 @@ def provision(
         s3: an S3 client: also ensure the event archive bucket (skipped when None).
         archive_bucket: its name (default `<name_prefix>event-archive`; S3 names are global, so
             set your own on real AWS).
+        dynamodb: a DynamoDB client: also ensure the join tables (skipped when None).
     """
     return _Provisioner(
-        federation, settings or FederationSettings(), sns, sqs, s3, archive_bucket
+        federation, settings or FederationSettings(), sns, sqs, s3, archive_bucket, dynamodb
     ).run()

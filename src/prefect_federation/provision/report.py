@@ -18,6 +18,7 @@ class DomainResources:
     dlq_url: str | None = None
     dlq_arn: str | None = None
     archive_bucket: str | None = None
+    join_table: str | None = None
 
 
 @dataclass
