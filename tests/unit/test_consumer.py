@@ -351,7 +351,7 @@ def test_an_unavailable_prefect_api_leaves_the_message_for_a_retry(
     assert queue.retries == [(message_id, 2)]
     assert queue.depth == 1
     assert listener.stats.retried == 1
-    assert listener._unavailable_streak == 1
+    assert listener.outage.streak == 1
 
     (again,) = listener.poll_once(wait_seconds=0)
 

@@ -23,6 +23,7 @@ from prefect_federation.errors import (
 )
 from prefect_federation.listener.gate import Gate
 from prefect_federation.listener.launcher import RunLauncher, StartedRun
+from prefect_federation.listener.outage import PrefectOutage
 from prefect_federation.listener.outcome import Outcome, decide, describe_action
 from prefect_federation.listener.pipeline import plan_message
 from prefect_federation.listener.stats import ListenerStats, MessageResult, log_result
@@ -83,8 +84,7 @@ class Listener:
             max_workers=self.settings.concurrency, thread_name_prefix=f"listener-{domain.domain}"
         )
         self._limits: tuple[int | None, int | None] | None = None
-        self._unavailable_streak = 0
-        self._prefect_down = threading.Event()
+        self.outage = PrefectOutage(self.stopping, self.pause, self.health_check)
         self._in_flight: dict[Future[MessageResult], float] = {}  # -> when handling started
         self._in_flight_changed = threading.Condition()
         self._heartbeat: threading.Thread | None = None
@@ -152,7 +152,7 @@ class Listener:
     ) -> MessageResult:
         """Decide the message's outcome and act on it; a failure to act is an outcome too."""
         if isinstance(error, PrefectApiUnavailable):
-            self._prefect_down.set()  # before the message is made visible again
+            self.outage.down.set()  # before the message is made visible again
         max_receive_count, _ = self.preflight()
         outcome = decide(error, message.receive_count, max_receive_count)
         try:
@@ -244,9 +244,9 @@ class Listener:
         finally:
             self._busy.clear()
         unavailable = any(isinstance(r.error, PrefectApiUnavailable) for r in results)
-        self._unavailable_streak = self._unavailable_streak + 1 if unavailable else 0
+        self.outage.streak = self.outage.streak + 1 if unavailable else 0
         if not unavailable:
-            self._prefect_down.clear()
+            self.outage.down.clear()
         return results
 
     def run(self) -> None:
@@ -266,12 +266,12 @@ class Listener:
             self.joins.start_ticking(self.stopping)
         failures = 0
         while not self.stopping.is_set():
-            if self._prefect_down.is_set():
-                self._unavailable_streak = max(1, self._unavailable_streak)
-                self._wait_for_prefect()
+            if self.outage.down.is_set():
+                self.outage.streak = max(1, self.outage.streak)
+                self.outage.wait()
                 continue
             free = self._wait_for_capacity()
-            if free == 0 or self.stopping.is_set() or self._prefect_down.is_set():
+            if free == 0 or self.stopping.is_set() or self.outage.down.is_set():
                 continue
             try:
                 # the first receive does not wait: it proves the queue answers, and only then
@@ -292,8 +292,8 @@ class Listener:
                 )
                 self.pause(delay)
                 continue
-            if self._unavailable_streak and self.queue.fifo:
-                self._wait_for_prefect()
+            if self.outage.streak and self.queue.fifo:
+                self.outage.wait()
         self._pool.shutdown(wait=True)
         self.wait_heartbeat(5)
         logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
@@ -303,7 +303,7 @@ class Listener:
         `batch_wait_seconds`) and a slot is free; returns the free slots (0 when stopping)."""
         limit = self.settings.concurrency
         with self._in_flight_changed:
-            while not self.stopping.is_set() and not self._prefect_down.is_set():
+            while not self.stopping.is_set() and not self.outage.down.is_set():
                 now = time.monotonic()
                 young = [
                     started
@@ -371,32 +371,6 @@ class Listener:
             if phase == "stopped":
                 return
             phase = "stopped" if self.stopping.wait(self.settings.heartbeat_seconds) else "alive"
-
-    def _outage_pause(self) -> float:
-        """Seconds to wait before asking Prefect again: 2, 4, 8 ... up to 30."""
-        return min(30.0, 2.0 ** min(self._unavailable_streak, 5))
-
-    def _wait_for_prefect(self) -> None:
-        """Prefect is down: receive nothing (each receive would count towards the queue's
-        maxReceiveCount and push waiting messages to the DLQ) until it answers again."""
-        while not self.stopping.is_set():
-            delay = self._outage_pause()
-            logger.warning(
-                "Prefect API unavailable; messages stay queued, not received; pausing %.0fs", delay
-            )
-            self.pause(delay)
-            if self.health_check is None:
-                return  # no way to ask: try a receive
-            try:
-                healthy = self.health_check()
-            except Exception:
-                healthy = False
-            if healthy:
-                logger.info("Prefect API is back; receiving again")
-                self._unavailable_streak = 0
-                self._prefect_down.clear()
-                return
-            self._unavailable_streak += 1
 
     def stop(self) -> None:
         """Take nothing new; what is in flight finishes."""
