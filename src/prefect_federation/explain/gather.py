@@ -112,8 +112,6 @@ class ExplainSources:
         """The runs the event started, on every server (tag `event-id:<id>`)."""
         from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
-        from prefect_federation.trace.records import record_from_flow_run
-
         records: list[RunRecord] = []
         for server, client in self.clients.items():
             try:
@@ -126,22 +124,7 @@ class ExplainSources:
             except Exception as exc:
                 self.problems.append(f"{server}: {type(exc).__name__}: {exc}")
                 continue
-            for run in runs:
-                name, tags, pool = (
-                    self.reader.deployment(server, run.deployment_id)
-                    if run.deployment_id
-                    else (None, [], None)
-                )
-                records.append(
-                    record_from_flow_run(
-                        run,
-                        server,
-                        deployment=name,
-                        deployment_tags=tags,
-                        work_pool=pool,
-                        ui_url=self.ui_urls.get(server),
-                    )
-                )
+            records += self.reader.records_of(server, runs)
         return records
 
     def received_runs(self, event_id: UUID, around: datetime) -> set[UUID]:

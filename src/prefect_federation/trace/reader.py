@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect_federation.trace.records import RunRecord, record_from_flow_run
@@ -64,6 +64,10 @@ class RunReader:
             runs.extend(page)
             if len(page) < self.PAGE:
                 break
+        return self.records_of(server, runs)
+
+    def records_of(self, server: str, runs: Iterable[Any]) -> list[RunRecord]:
+        """`server`'s flow runs as records, with their deployments' names, tags and pools."""
         records = []
         for run in runs:
             name, tags, pool = (
