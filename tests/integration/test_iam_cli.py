@@ -73,6 +73,8 @@ def test_a_region_given_on_the_command_line_wins_and_the_account_still_comes_fro
         # it publishes reporting.join.expired, and keeps its joins in its own table
         f"arn:aws:sns:eu-west-1:{MOTO_ACCOUNT}:{name_prefix}reporting",
         f"arn:aws:s3:::{name_prefix}event-archive/{name_prefix}reporting/*",
+        # what a `pause --mode skip` skipped is recorded under skipped/<domain>/
+        f"arn:aws:s3:::{name_prefix}event-archive/skipped/reporting/*",
         f"arn:aws:dynamodb:eu-west-1:{MOTO_ACCOUNT}:table/{name_prefix}reporting-joins",
         "*",  # sns:ListTopics, to find its topic by name
     }
