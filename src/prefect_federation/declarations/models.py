@@ -1,22 +1,5 @@
-"""The declaration models: a domain, what it publishes, what it subscribes to.
-
-One YAML file per domain, next to its deployments (`deployments/<domain>.yaml`):
-
-```yaml
-domain: customer-master
-publishes:
-  - type: customer-master.completed
-subscribes:
-  - event: ingestion.completed            # the event type
-    source: ingestion                     # optional; defaults to the type's domain
-    filter: {region: [north, south]}      # optional; on the event's data (dotted paths)
-    deployment: build-customer-master/customer-master
-    parameters:
-      snapshot_date: "{{ event.data.snapshot_date }}"
-```
-
-A mistake is refused at load with a `ConfigError` naming the file, the field and what was expected.
-"""
+"""The declaration models: a domain, what it publishes, what it subscribes to (the YAML
+layout is in the package's docstring)."""
 
 from __future__ import annotations
 
