@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -141,14 +142,64 @@ def test_a_full_deployment_never_has_more_than_max_waiting_and_every_event_runs_
     assert depth(report.resources["billing"].dlq_url) == (0, 0)
 
 
+def status_text(federation: Any, directory: Path, domain: str) -> str:
+    """`prefect-federation status --domain D` as a user runs it, over the written declarations."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from prefect_federation.cli import app
+
+    directory.mkdir(exist_ok=True)
+    for declaration in federation:
+        dumped = declaration.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        (directory / f"{declaration.domain}.yaml").write_text(yaml.safe_dump(dumped))
+    result = CliRunner().invoke(app, ["status", "-d", str(directory), "--domain", domain])
+    assert result.exit_code in (0, 1), result.output
+    return " ".join(result.stdout.split())
+
+
+def wait_for_beat(client: SyncPrefectClient, domain: str, after: datetime) -> dict[str, Any]:
+    """The held-back part of the first heartbeat of `domain` at or after `after` (they reach
+    the server asynchronously)."""
+    from prefect_federation.status.observation import read_last_heartbeat
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        beat = read_last_heartbeat(client, domain, after - timedelta(seconds=5))
+        if beat is not None and beat.occurred >= after - timedelta(seconds=1):
+            held = beat.counters.get("held_back")
+            assert isinstance(held, dict)
+            return held
+        time.sleep(0.3)
+    raise AssertionError(f"no heartbeat of {domain} since {after}")
+
+
+def start_worker(pool: str) -> None:
+    """What a starting `prefect worker start --pool P` does first: sync with the backend (its
+    first heartbeat marks it, and so the pool, live)."""
+    import asyncio
+
+    from prefect.workers.process import ProcessWorker
+
+    async def start() -> None:
+        async with ProcessWorker(work_pool_name=pool, name="worker-1") as worker:
+            await worker.sync_with_backend()
+
+    asyncio.run(start())
+
+
 def test_a_pool_without_a_live_worker_holds_then_drains_when_one_starts(
     provisioned: Any,
     sns: Any,
     sqs: Any,
     client: SyncPrefectClient,
     depth: Any,
-    make_deployment: Any,
+    name_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from prefect_federation.heartbeat import emit_heartbeat
+
     pool = f"bp-{uuid4().hex[:8]}"
     client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
     flow_id = client.create_flow_from_name("probe-idle")
@@ -169,7 +220,19 @@ def test_a_pool_without_a_live_worker_holds_then_drains_when_one_starts(
     assert held["reason"] == f"work pool {pool} has no live worker or runner"
     assert sum(depth(queue_url)) == 3
 
-    client.send_worker_heartbeat(work_pool_name=pool, worker_name="worker-1")  # a worker starts
+    # the listener's heartbeat carries the hold, and `status` shows it: what, why, since when
+    beat_at = datetime.now(UTC)
+    emit_heartbeat(subject, "alive")
+    assert list(wait_for_beat(client, "billing", beat_at).values()) == [held]
+    monkeypatch.setenv("PREFECT_FEDERATION_NAME_PREFIX", name_prefix)
+    monkeypatch.setenv("COLUMNS", "400")
+    text = status_text(federation, tmp_path / "deployments", "billing")
+    assert (
+        f"held back: probe-idle/{pool}: work pool {pool} has no live worker "
+        f"or runner (since {held['since']})"
+    ) in text, text
+
+    start_worker(pool)
     deadline = time.monotonic() + 60
     while count(client, deployment_id, *StateType) < 3 and time.monotonic() < deadline:
         subject.poll_once(1)

@@ -421,6 +421,74 @@ def test_a_window_that_closes_incomplete_publishes_one_join_expired(
     assert [entry.split()[0] for entry in record.late] == ["customer-master.completed"]
 
 
+def test_explain_says_where_each_event_stands_in_its_join(joins: Joins, prefect_api: str) -> None:
+    from prefect.client.orchestration import get_client
+
+    from prefect_federation.archive import InMemoryEventArchive, topic_name_of
+    from prefect_federation.explain import ExplainSources, SubscriptionVerdict, explain_event
+
+    archive = InMemoryEventArchive()
+
+    def send(*events: EventEnvelope) -> None:
+        for event in events:
+            publisher = joins.publisher(event.source)
+            publisher.publish(event)
+            assert publisher.topic_arn is not None
+            archive.put(event, topic_name_of(publisher.topic_arn))
+
+    def verdict(client: Any, event: EventEnvelope) -> SubscriptionVerdict:
+        sources = ExplainSources(
+            federation=joins.federation,
+            clients={prefect_api: client},
+            archive=archive,
+            name_prefix=joins.table.removesuffix("reporting-joins"),
+            join_stores={"reporting": DynamoJoinStore(joins.dynamodb, joins.table)},
+        )
+        explanation = explain_event(sources, event.id, depth=0)
+        assert explanation.problems == []
+        (reporting,) = [d for d in explanation.domains if d.domain == "reporting"]
+        (subscription,) = reporting.subscriptions
+        return subscription
+
+    listener = joins.listener()
+    lonely, first, second = scoring("why-lonely"), scoring("why-pair"), master("why-pair")
+    send(lonely, first)
+    joins.drain(listener)
+    send(second)  # after: moto's DynamoDB does not serialize concurrent writes to one item
+    joins.drain(listener)
+    (run,) = joins.runs(f"{DAY}:why-pair")
+    with get_client(sync_client=True) as client:
+        waiting = verdict(client, lonely)
+        assert waiting.outcome is not None
+        assert waiting.outcome.status == "join-waiting"
+        assert waiting.outcome.sentence.startswith(
+            f"join [{DAY}:why-lonely]: arrived (scoring.completed so far); waiting for "
+            "customer-master.completed until "
+        )
+        # the run carries the second event's id only: the first one's is found in the store
+        for event in (first, second):
+            paired = verdict(client, event)
+            assert paired.run is not None
+            assert paired.run.id == run.id
+            assert paired.outcome is not None
+            assert paired.outcome.ok
+
+        joins.clock.now += timedelta(hours=6, seconds=1)
+        joins.coordinator().tick()
+        expired = verdict(client, lonely).outcome
+        assert expired is not None
+        assert (expired.status, expired.ok) == ("join-expired", False)
+        assert "customer-master.completed never came" in expired.sentence
+
+        straggler = master("why-lonely")
+        send(straggler)
+        joins.drain(listener)
+        late = verdict(client, straggler).outcome
+        assert late is not None
+        assert late.status == "join-late"
+        assert "arrived after the join was expired" in late.sentence
+
+
 # -- expectations ---------------------------------------------------------------------------------
 
 

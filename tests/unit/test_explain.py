@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -19,6 +20,8 @@ from prefect_federation.explain import (
     render_explanation,
     subscription_reason,
 )
+from prefect_federation.explain.joined import join_note
+from prefect_federation.joins.models import JoinRecord, JoinStatus
 from prefect_federation.provision.policies import filter_policy
 from prefect_federation.testing import make_event
 from prefect_federation.trace.records import RunRecord
@@ -187,3 +190,126 @@ def test_judge_puts_the_event_against_every_subscribing_domain() -> None:
 
 def test_an_event_found_nowhere_is_not_ok() -> None:
     assert not EventExplanation(event_id=uuid4(), found=False).ok
+
+
+def joining(**fields: object) -> Subscription:
+    return sub(
+        name="report",
+        join={"events": ["a.done", "b.done"], "key": "{{ event.data.day }}", "within": "1h"},
+        **fields,
+    )
+
+
+def test_a_join_subscription_is_for_each_of_its_types_from_each_types_domain() -> None:
+    assert subscription_reason(joining(), make_event("a.done")) is None
+    assert subscription_reason(joining(), make_event("b.done")) is None
+    assert subscription_reason(joining(), make_event("c.done")) == (
+        "subscribes to 'a.done + b.done', not 'c.done'"
+    )
+    assert subscription_reason(joining(), make_event("b.done", source="a")) == (
+        "accepts 'b.done' only from 'b', not from 'a'"
+    )
+
+
+def join_records(
+    first_id: str, *, status: JoinStatus = "open", late: list[str] | None = None
+) -> list[JoinRecord]:
+    first = make_event("a.done", id=first_id, data={"day": "d1"})
+    return [
+        JoinRecord(
+            item_id="join#report#other",
+            subscription="report",
+            key="other",
+            arrivals={"a.done": make_event("a.done").to_json()},
+            first_at=datetime(2026, 12, 1, tzinfo=UTC),
+            expires_at=datetime(2026, 12, 1, 1, tzinfo=UTC),
+            status="open",
+        ),
+        JoinRecord(
+            item_id="join#report#d1",
+            subscription="report",
+            key="d1",
+            arrivals={"a.done": first.to_json()},
+            first_at=datetime(2026, 12, 1, tzinfo=UTC),
+            expires_at=datetime(2026, 12, 1, 1, tzinfo=UTC),
+            status=status,
+            late=late or [],
+        ),
+    ]
+
+
+def test_an_event_waiting_in_its_join_names_the_key_what_is_missing_and_until_when() -> None:
+    event_id = uuid4()
+    note = join_note(joining(), join_records(str(event_id)), event_id)
+    assert note is not None
+    outcome = outcome_of(Observed(join=note))
+    assert (outcome.status, outcome.ok) == ("join-waiting", False)
+    assert outcome.sentence == (
+        "join [d1]: arrived (a.done so far); waiting for b.done until 2026-12-01 01:00:00Z"
+    )
+
+
+def test_an_expired_join_names_the_type_that_never_came() -> None:
+    event_id = uuid4()
+    records = join_records(str(event_id), status="expired")
+    note = join_note(joining(), records, event_id)
+    assert note is not None
+    outcome = outcome_of(Observed(join=note))
+    assert outcome.status == "join-expired"
+    assert "expired at 2026-12-01 01:00:00Z with a.done; b.done never came" in outcome.sentence
+
+
+def test_an_event_after_its_join_was_started_is_late() -> None:
+    late_id = uuid4()
+    records = join_records(str(uuid4()), status="started", late=[f"b.done {late_id}"])
+    note = join_note(joining(), records, late_id)
+    assert note is not None
+    assert (note.status, note.closed) == ("late", "started")
+    outcome = outcome_of(Observed(join=note))
+    assert outcome.status == "join-late"
+    assert "arrived after the join was started: recorded as late" in outcome.sentence
+
+
+def test_an_event_no_join_record_holds_has_no_note() -> None:
+    records = join_records(str(uuid4()))
+    assert join_note(joining(), records, uuid4()) is None
+    other = sub(
+        name="other", join={"events": ["a.done", "b.done"], "key": "{{ event.id }}", "within": "1h"}
+    )
+    assert join_note(other, records, uuid4()) is None
+
+
+def test_judge_names_a_join_subscription_by_its_types_and_renders_its_note() -> None:
+    from rich.console import Console
+
+    reporting = DomainDeclaration.model_validate(
+        {
+            "domain": "r",
+            "publishes": [{"type": "r.join.expired"}],
+            "subscribes": [
+                {
+                    "name": "report",
+                    "deployment": "f/d",
+                    "join": {
+                        "events": ["a.done", "b.done"],
+                        "key": "{{ event.data.day }}",
+                        "within": "1h",
+                    },
+                }
+            ],
+        }
+    )
+    federation = build_federation([("r", reporting)])
+    event = make_event("a.done", {"day": "d1"})
+    (note,) = [join_note(reporting.subscribes[0], join_records(str(event.id)), event.id)]
+    assert note is not None
+
+    (verdict,) = judge_domains(federation, event, lambda d, s: Observed(join=note))
+    (subscription,) = verdict.subscriptions
+    assert subscription.event == "a.done + b.done"
+    explanation = EventExplanation(event_id=event.id, found=True, domains=[verdict])
+    console = Console(width=200, record=True)
+    console.print(render_explanation(explanation))
+    assert "f/d (report): join [d1]: arrived (a.done so far); waiting for b.done" in (
+        console.export_text()
+    )

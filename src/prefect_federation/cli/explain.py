@@ -47,7 +47,8 @@ def explain(
     """Explain one event: was it published (archive, by which run), which domains'
     subscriptions it is for and, for each that is not, why (type, source, SNS filter policy,
     data filter); for each that is: its run (state, link), or why there is none (filtered,
-    dead-lettered, paused, held back, still queued); then the events those runs published."""
+    dead-lettered, waiting in its join for another event, join expired, paused, held back,
+    still queued); then the events those runs published."""
     from uuid import UUID
 
     import httpx
@@ -58,7 +59,9 @@ def explain(
     from prefect_federation.declarations import Federation
     from prefect_federation.explain import ExplainSources, explain_event, render_explanation
     from prefect_federation.explain.notes import pause_notes
+    from prefect_federation.joins.dynamodb import DynamoJoinStore
     from prefect_federation.listener.skipped import SkipRecords
+    from prefect_federation.naming import join_table_name
     from prefect_federation.queue_admin import SqsQueueAdmin
     from prefect_federation.replay import parse_when
     from prefect_federation.trace import federation_clients
@@ -75,7 +78,7 @@ def explain(
         bucket = validate_bucket_name(
             archive_bucket or default_archive_bucket(settings.name_prefix)
         )
-        sqs, s3 = aws_clients(settings, "sqs", "s3")
+        sqs, s3, dynamodb = aws_clients(settings, "sqs", "s3", "dynamodb")
         with federation_clients(federation) as (clients, ui_urls):
             sources = ExplainSources(
                 federation=federation,
@@ -85,6 +88,13 @@ def explain(
                 admin=SqsQueueAdmin(sqs),
                 name_prefix=settings.name_prefix,
                 since=start,
+                join_stores={
+                    d.domain: DynamoJoinStore(
+                        dynamodb, join_table_name(settings.name_prefix, d.domain)
+                    )
+                    for d in federation
+                    if d.joins()
+                },
             )
             sources.notes = pause_notes(federation, clients, SkipRecords(s3, bucket))
             result = explain_event(sources, wanted, depth)

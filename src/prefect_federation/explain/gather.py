@@ -16,8 +16,9 @@ from prefect_federation.archive.keys import day_prefix, days_between
 from prefect_federation.archive.reader import KeyedArchive
 from prefect_federation.declarations import DomainDeclaration, Federation, Subscription
 from prefect_federation.events import EventEnvelope
+from prefect_federation.explain.joined import join_note
 from prefect_federation.explain.judge import judge_domains
-from prefect_federation.explain.models import EventExplanation, Observed, Publication
+from prefect_federation.explain.models import EventExplanation, JoinNote, Observed, Publication
 from prefect_federation.feed import RECEIVED_EVENT
 from prefect_federation.labels import event_id_tag
 from prefect_federation.naming import topic_name
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from prefect.client.orchestration import SyncPrefectClient
 
     from prefect_federation.dlq.models import DeadLetter
+    from prefect_federation.joins.models import JoinRecord
+    from prefect_federation.joins.store import JoinStore
     from prefect_federation.queue_admin import QueueAdmin
 
 __all__ = ["ExplainSources", "explain_event"]
@@ -53,8 +56,11 @@ class ExplainSources:
     since: datetime = field(default_factory=lambda: datetime.now(UTC) - ARCHIVE_WINDOW)
     until: datetime = field(default_factory=lambda: datetime.now(UTC) + timedelta(minutes=5))
     notes: DomainNote | None = None
+    join_stores: Mapping[str, JoinStore] = field(default_factory=dict)
+    """Domain -> its join store (the domains with `join` subscriptions)."""
     problems: list[str] = field(default_factory=list)
     _dead: dict[str, list[DeadLetter]] = field(default_factory=dict)
+    _joins: dict[str, list[JoinRecord]] = field(default_factory=dict)
     _queued: dict[str, int] = field(default_factory=dict)
     _reader: RunReader | None = None
 
@@ -160,6 +166,38 @@ class ExplainSources:
                         found.add(UUID(resource.removeprefix("prefect.flow-run.")))
         return found
 
+    def run_by_id(self, run_id: UUID) -> RunRecord | None:
+        """A run by its id, from whichever server has it (a join's run, found in its store)."""
+        from prefect.exceptions import ObjectNotFound
+
+        for server, client in self.clients.items():
+            try:
+                run = client.read_flow_run(run_id)
+            except ObjectNotFound:
+                continue
+            except Exception as exc:
+                self.problems.append(f"{server}: {type(exc).__name__}: {exc}")
+                continue
+            return next(iter(self.reader.records_of(server, [run])), None)
+        return None
+
+    # -- the join stores -------------------------------------------------------------------
+
+    def join_note(
+        self, domain: DomainDeclaration, subscription: Subscription, event_id: UUID
+    ) -> JoinNote | None:
+        """Where the event stands in the subscription's join (the store is read once a domain)."""
+        store = self.join_stores.get(domain.domain)
+        if store is None or subscription.join is None:
+            return None
+        if domain.domain not in self._joins:
+            try:
+                self._joins[domain.domain] = store.joins()
+            except Exception as exc:
+                self.problems.append(f"{domain.domain} joins: {type(exc).__name__}: {exc}")
+                self._joins[domain.domain] = []
+        return join_note(subscription, self._joins[domain.domain], event_id)
+
     # -- the queues ------------------------------------------------------------------------
 
     def _queues(self, domain: DomainDeclaration) -> Any:
@@ -250,10 +288,14 @@ def _explain(
 
     def observe(domain: DomainDeclaration, subscription: Subscription) -> Observed:
         run = _pick_run(runs, domain, subscription)
+        joined = sources.join_note(domain, subscription, event_id) if run is None else None
+        if joined is not None and joined.run_id is not None:
+            run = sources.run_by_id(joined.run_id)
         notes = dict(sources.notes(domain, subscription, event_id)) if sources.notes else {}
         if run is not None:
-            return Observed(run=run, received=run.id in received)
+            return Observed(run=run, received=run.id in received or joined is not None)
         return Observed(
+            join=joined,
             dead_letter=sources.dead_letter(domain, event_id),
             queued=sources.queued(domain),
             paused=notes.get("paused"),

@@ -77,7 +77,7 @@ def _verdict(
     observed: Observed | None = None,
 ) -> SubscriptionVerdict:
     return SubscriptionVerdict(
-        event=subscription.event,
+        event=subscription.label,
         deployment=subscription.deployment,
         name=subscription.name,
         matches=matches,

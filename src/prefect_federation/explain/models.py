@@ -14,9 +14,11 @@ from prefect_federation.trace.records import RunRecord
 __all__ = [
     "DomainVerdict",
     "EventExplanation",
+    "JoinNote",
     "Observed",
     "Outcome",
     "Publication",
+    "Status",
     "SubscriptionVerdict",
 ]
 
@@ -30,8 +32,29 @@ Status = Literal[
     "paused",
     "held-back",
     "waiting",
+    "join-waiting",
+    "join-expired",
+    "join-late",
     "missing",
 ]
+
+
+class JoinNote(BaseModel):
+    """What the domain's join store holds of the event, for a `join` subscription."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    status: Literal["open", "started", "expired", "late"] = Field(
+        description="The join's state; `late`: the event came after it was started or expired."
+    )
+    closed: Literal["started", "expired"] | None = Field(
+        default=None, description="For `late`: what the join had already become."
+    )
+    arrived: list[str] = Field(default_factory=list, description="The types that have arrived.")
+    missing: list[str] = Field(default_factory=list, description="The types still missing.")
+    expires_at: datetime | None = None
+    run_id: UUID | None = Field(default=None, description="The join's run, once started.")
 
 
 class Observed(BaseModel):
@@ -45,9 +68,12 @@ class Observed(BaseModel):
     skipped: str | None = Field(default=None, description="The skip record, described.")
     paused: str | None = Field(default=None, description="The pause in force, described.")
     held_back: str | None = Field(default=None, description="Why its listener holds it back.")
+    join: JoinNote | None = Field(default=None, description="Its join's state (`join` only).")
     queued: int = Field(default=0, description="Messages in the domain's queue (visible+hidden).")
     received: bool = Field(
-        default=False, description="Its listener's received-event record was found."
+        default=False,
+        description="Its listener's received-event record was found (a join: its arrival in "
+        "the join store).",
     )
 
 
@@ -64,7 +90,7 @@ class SubscriptionVerdict(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    event: str
+    event: str = Field(description="What it consumes: a type, or a join's `a.x + b.y`.")
     deployment: str
     name: str | None = None
     matches: bool

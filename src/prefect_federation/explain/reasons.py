@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect_federation.declarations import DomainDeclaration, Subscription
 from prefect_federation.events import EventEnvelope
-from prefect_federation.explain.models import Observed, Outcome
+from prefect_federation.explain.models import Observed, Outcome, Status
 from prefect_federation.provision.policies import filter_policy
 from prefect_federation.trace.records import FINAL_STATES
 
@@ -28,6 +28,12 @@ __all__ = [
 ]
 
 FAILED_STATES = FINAL_STATES - {"COMPLETED"}
+_JOIN_STATUS: dict[str, Status] = {
+    "open": "join-waiting",
+    "expired": "join-expired",
+    "late": "join-late",
+    "started": "missing",  # complete, but its run was not found
+}
 _MISSING = object()
 
 
@@ -124,12 +130,12 @@ def filter_reason(subscription: Subscription, data: Mapping[str, Any]) -> str | 
 def subscription_reason(subscription: Subscription, envelope: EventEnvelope) -> str | None:
     """Why the subscription is not for this event by type or source; None when it is (the
     data filter is `filter_reason`: a filtered event was still delivered and received)."""
-    if subscription.event != envelope.type:
-        return f"subscribes to {subscription.event!r}, not {envelope.type!r}"
-    if subscription.upstream != envelope.source:
+    if envelope.type not in subscription.event_types:
+        return f"subscribes to {subscription.label!r}, not {envelope.type!r}"
+    if subscription.source_of(envelope.type) != envelope.source:
         return (
-            f"accepts {subscription.event!r} only from {subscription.upstream!r}, not from "
-            f"{envelope.source!r}"
+            f"accepts {envelope.type!r} only from {subscription.source_of(envelope.type)!r}, "
+            f"not from {envelope.source!r}"
         )
     return None
 
@@ -138,8 +144,9 @@ def outcome_of(observed: Observed) -> Outcome:
     """What happened to one matching subscription, from what was observed, in one sentence.
 
     A run wins over everything else (whatever else is seen, it started); then the dead letter,
-    a skip record, a pause, a hold for capacity, the queue's contents; `ok` is True when a run
-    exists and has not failed (or the data filter left the event out on purpose).
+    the event's place in its join (waiting for the others, expired, late), a skip record, a
+    pause, a hold for capacity, the queue's contents; `ok` is True when a run exists and has
+    not failed (or the data filter left the event out on purpose).
     """
     run = observed.run
     if observed.filtered is not None:
@@ -164,6 +171,14 @@ def outcome_of(observed: Observed) -> Outcome:
             ok=False,
             sentence=f"dead-lettered: {letter.reason or 'no reason recorded'} (still in the DLQ, "
             f"message {letter.message_id}: `prefect-federation dlq show`)",
+        )
+    if observed.join is not None:
+        from prefect_federation.explain.joined import join_sentence
+
+        return Outcome(
+            status=_JOIN_STATUS[observed.join.status],
+            ok=False,
+            sentence=join_sentence(observed.join),
         )
     if observed.skipped is not None:
         return Outcome(
