@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from prefect_federation.heartbeat import HEARTBEAT_SECONDS
 
@@ -36,6 +37,26 @@ class FederationSettings(BaseSettings):
     visibility_timeout: int = Field(
         default=60, ge=1, le=43200, description="Queue visibility timeout in seconds."
     )
+    servers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More Prefect API URLs that `trace`/`explain`/`publish --wait` read, besides "
+        "PREFECT_API_URL and the declarations' `prefect_api_url` (comma-separated).",
+    )
+
+    @field_validator("servers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("servers")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not a Prefect API URL (http://host:port/api)")
+        return value
 
 
 class ListenerSettings(BaseSettings):

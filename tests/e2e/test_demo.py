@@ -198,6 +198,23 @@ def read_until(master: int, text: str, timeout: float, process: subprocess.Popen
     return seen.decode(errors="replace")
 
 
+def explain_from_another_terminal(output: str) -> None:
+    """The `explain` command the demo prints works as written in a shell that has nothing of
+    the demo's (not even the venv on PATH): every run of the chain ran, joins included."""
+    match = re.search(r"runs: (\. \S+ && prefect-federation explain \S+)", output)
+    assert match, output[-3000:]
+    shell = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "COLUMNS": "300"}
+    result = subprocess.run(
+        ["bash", "-c", match[1]], env=shell, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 matching subscription(s): 6 ran, 0 did not" in result.stdout, result.stdout
+    for deployment in DEMO_CHAIN:  # the join's run is reached from both of its events
+        assert re.search(rf"{deployment}( \(\S+\))?: run .* Completed", result.stdout), (
+            result.stdout
+        )
+
+
 @pytest.mark.parametrize("how", ["terminal closed", "SIGKILL"])
 def test_a_demo_stopped_by_closing_its_terminal_or_sigkill_leaves_no_process_behind(
     how: str, tmp_path: Path
@@ -215,6 +232,8 @@ def test_a_demo_stopped_by_closing_its_terminal_or_sigkill_leaves_no_process_beh
         groups = [int(pid) for pid in (tmp_path / "pids").read_text().split()]
         running = live_members(groups)
         assert len(running) >= 12, running  # moto, Prefect, 5 listeners, 5 fork servers
+        if how == "terminal closed":
+            explain_from_another_terminal(read_until(master, "stays up", 240, process))
 
         signalled = time.monotonic()
         if how == "SIGKILL":
@@ -235,6 +254,7 @@ def test_a_demo_stopped_by_closing_its_terminal_or_sigkill_leaves_no_process_beh
         while (tmp_path / "pids").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not (tmp_path / "pids").exists()
+        assert not (tmp_path / "env").exists()  # its ports are gone with it
         assert processes_using(tmp_path) == []
     finally:
         if process.poll() is None:

@@ -186,6 +186,8 @@ def test_judge_puts_the_event_against_every_subscribing_domain() -> None:
     text = console.export_text()
     assert "2 matching subscription(s): 0 ran, 1 filtered out, 1 did not" in text
     assert "f/d (north): filtered: data filter r: 's' is not 'n'" in text
+    assert "not subscribed to a's topic: c" in text  # one line for every such domain
+    assert not c.reads_topic
 
 
 def test_an_event_found_nowhere_is_not_ok() -> None:

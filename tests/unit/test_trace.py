@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -558,3 +559,18 @@ def test_wait_and_report_exits_2_naming_declarations_that_do_not_exist(tmp_path:
 
     assert code == 2
     assert f"{missing}: no such declaration file or directory" in out.getvalue()
+
+
+def test_prefect_federation_servers_adds_servers_no_declaration_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("PREFECT_FEDERATION_SERVERS", f"{SERVER_B}/, {SERVER_A}")
+    assert known_servers(None, SERVER_A) == [SERVER_A, SERVER_B]
+
+    monkeypatch.setenv("PREFECT_FEDERATION_SERVERS", "127.0.0.1:4200/api")
+    with pytest.raises(
+        ValidationError, match=re.escape("'127.0.0.1:4200/api' is not a Prefect API URL")
+    ):
+        known_servers(None, SERVER_A)

@@ -111,6 +111,9 @@ class DomainVerdict(BaseModel):
 
     domain: str
     delivered: bool = Field(description="SNS delivers the event to the domain's queue.")
+    reads_topic: bool = Field(
+        default=True, description="The domain subscribes to the event's source's topic at all."
+    )
     reason: str | None = Field(default=None, description="Why it is not delivered.")
     subscriptions: list[SubscriptionVerdict] = Field(default_factory=list)
 

@@ -90,13 +90,21 @@ def render_explanation(explanation: EventExplanation) -> Tree:
 
     def add(parent: Tree, node: EventExplanation) -> None:
         branch = parent.add(_event_label(node))
+        elsewhere = [d.domain for d in node.domains if not d.reads_topic]
         for domain in node.domains:
+            if not domain.reads_topic:
+                continue
             if not domain.delivered:
                 branch.add(_domain_label(domain))
                 continue
             domain_branch = branch.add(_domain_label(domain))
             for sub in domain.subscriptions:
                 domain_branch.add(_subscription_label(sub))
+        if elsewhere:
+            topic = escape(node.source or "?")
+            branch.add(
+                f"[dim]not subscribed to {topic}'s topic: {escape(', '.join(elsewhere))}[/dim]"
+            )
         for child in node.published:
             add(branch, child)
         for problem in node.problems:

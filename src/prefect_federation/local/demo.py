@@ -30,6 +30,7 @@ from prefect_federation.local.report import (
     DemoFailed,
     created_line,
     describe_provisioning,
+    env_file_text,
     explain_line,
     run_url,
     state_line,
@@ -97,6 +98,24 @@ class Demo:
         return [d for d in every if self.server_of(d) == api_url]
 
     ui_of = staticmethod(ui_of)
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / "env"
+
+    def write_env_file(self) -> Path:
+        """`<home>/env`: the demo's environment for commands in another terminal (`explain`,
+        `trace`, `status`, `publish`), every server listed; removed when the demo stops."""
+        variables = {
+            name: value
+            for name, value in self.child_env(self.api_url).items()
+            if name.startswith(("PREFECT_API_URL", "PREFECT_UI_URL", "PREFECT_FEDERATION_"))
+            and name != "PREFECT_FEDERATION_DEMO_DATA"
+        }
+        variables["PREFECT_FEDERATION_SERVERS"] = ",".join(self.servers.values())
+        variables.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
+        self.env_file.write_text(env_file_text(variables, Path(sys.executable).parent))
+        return self.env_file
 
     @property
     def api_url(self) -> str:
@@ -361,8 +380,8 @@ def run_demo(
                 "received events in the event feed (heartbeats left out): "
                 + ", ".join(event_feed_url(demo.ui_of(url)) for url in demo.servers.values())
             )
-            demo.say(explain_line(correlation_id))
             if not once:
+                demo.say(explain_line(correlation_id, demo.write_env_file()))
                 demo.say("the stack stays up: browse the UI; Ctrl-C stops everything")
                 while not stop.is_set():
                     demo.check_processes()
@@ -383,4 +402,5 @@ def run_demo(
         except OSError:
             pass
         finally:
+            demo.env_file.unlink(missing_ok=True)
             demo.federation.stop()

@@ -4,8 +4,10 @@ servers as they happen, a line per run created and per state, and the table at t
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +21,7 @@ __all__ = [
     "DemoFailed",
     "created_line",
     "describe_provisioning",
+    "env_file_text",
     "explain_line",
     "run_url",
     "state_line",
@@ -52,9 +55,25 @@ def describe_provisioning(report: Any) -> str:
     )
 
 
-def explain_line(event_id: UUID) -> str:
-    """The demo's pointer to `explain` for its first event (in the demo's environment)."""
-    return f"why each downstream run did (or did not) start: prefect-federation explain {event_id}"
+def explain_line(event_id: UUID, env_file: Path) -> str:
+    """The demo's pointer to `explain` for its first event: a command for another terminal,
+    taking the demo's environment from `env_file` (`env_file_text`)."""
+    return (
+        "why each downstream run did (or did not) start, from another terminal while this one "
+        f"runs: . {shlex.quote(str(env_file))} && prefect-federation explain {event_id}"
+    )
+
+
+def env_file_text(variables: Mapping[str, str], bin_dir: Path) -> str:
+    """A shell file exporting the demo's environment (and its venv's `bin` on PATH), so that
+    any `prefect-federation` command in another terminal talks to the running demo."""
+    lines = [
+        "# The running demo's environment, for commands in another terminal: . <this file>",
+        "# (removed when the demo stops; its ports are this run's)",
+        f'export PATH={shlex.quote(str(bin_dir))}:"$PATH"',
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    return "\n".join(lines) + "\n"
 
 
 def ui_of(api_url: str) -> str:

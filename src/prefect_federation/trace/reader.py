@@ -102,10 +102,13 @@ class RunReader:
 
 
 def known_servers(federation: Federation | None, current: str | None) -> list[str]:
-    """Every Prefect API URL the federation knows: the current one, then each domain's own."""
+    """Every Prefect API URL the federation knows: the current one, each domain's own, then
+    `PREFECT_FEDERATION_SERVERS`."""
+    from prefect_federation.settings import FederationSettings
+
     urls = [current.rstrip("/")] if current else []
-    for declaration in federation or ():
-        url = declaration.resolved_prefect_api_url()
+    listed = [d.resolved_prefect_api_url() for d in federation or ()]
+    for url in [*listed, *FederationSettings().servers]:
         if url and url not in urls:
             urls.append(url)
     return urls
