@@ -51,7 +51,13 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
     try:
         sns, sqs = boto3.client("sns"), boto3.client("sqs")
         settings = FederationSettings(name_prefix="federation-")
-        report = provision(load_federation(ROOT / "deployments"), sns, sqs, settings)
+        report = provision(
+            load_federation(ROOT / "deployments"),
+            sns,
+            sqs,
+            settings,
+            dynamodb=boto3.client("dynamodb"),
+        )
         queue_url = report.resources["ingestion"].queue_url
         assert queue_url
         yield sqs, queue_url

@@ -301,6 +301,18 @@ def test_a_listener_of_a_joining_domain_needs_a_store() -> None:
         Listener(reporting(), InMemoryQueue(), RecordingLauncher())
 
 
+def test_provisioning_a_joining_domain_without_a_dynamodb_client_is_refused_first() -> None:
+    from prefect_federation.provision import provision
+
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"called {name} before refusing")
+
+    federation = build_federation([("reporting", reporting())])
+    with pytest.raises(ConfigError, match=r"domain\(s\) reporting declare joins or expectations"):
+        provision(federation, Untouchable(), Untouchable())
+
+
 def test_status_summarizes_waiting_expired_late_and_missed(
     coordinator: JoinCoordinator, clock: Clock
 ) -> None:

@@ -282,6 +282,13 @@ class _Provisioner:
     def run(self) -> ProvisionReport:
         self.check_names()
         publishers = self.federation.publishers()
+        stateful = [d.domain for d in self.federation if d.keeps_state]
+        if stateful and self.dynamodb is None:
+            raise ConfigError(
+                f"domain(s) {', '.join(stateful)} declare joins or expectations, which keep their "
+                "state in a DynamoDB table per domain: provision needs a DynamoDB client "
+                "(`provision(..., dynamodb=...)`; the `provision` command passes one)"
+            )
         if self.s3 is not None and self.archive_bucket and publishers:
             self.report.add(*ensure_archive(self.s3, self.archive_bucket))
         for declaration in publishers:
@@ -293,7 +300,7 @@ class _Provisioner:
                 self.ensure_subscriptions(declaration)
             else:
                 self.retire_queue(declaration)
-            if declaration.keeps_state and self.dynamodb is not None:
+            if declaration.keeps_state:
                 table = join_table_name(self.settings.name_prefix, declaration.domain)
                 self.report.add(ensure_table(self.dynamodb, table), "dynamodb table", table)
                 self.resources(declaration.domain).join_table = table
@@ -315,7 +322,8 @@ def provision(
         s3: an S3 client: also ensure the event archive bucket (skipped when None).
         archive_bucket: its name (default `<name_prefix>event-archive`; S3 names are global, so
             set your own on real AWS).
-        dynamodb: a DynamoDB client: also ensure the join tables (skipped when None).
+        dynamodb: a DynamoDB client, for the join tables: required when a domain declares joins
+            or expectations (`ConfigError` otherwise: the listener would have no table).
     """
     return _Provisioner(
         federation, settings or FederationSettings(), sns, sqs, s3, archive_bucket, dynamodb
