@@ -14,7 +14,7 @@ from prefect_federation.declarations import Subscription
 from prefect_federation.explain.models import JoinNote
 from prefect_federation.joins.models import JoinRecord
 from prefect_federation.joins.planner import missing_types
-from prefect_federation.joins.store import event_id_of
+from prefect_federation.joins.store import event_id_of, late_entry
 
 __all__ = ["join_note", "join_sentence"]
 
@@ -37,7 +37,7 @@ def join_note(
         }
         if any(event_id_of(body) == wanted for body in record.arrivals.values()):
             return JoinNote(status=record.status, **common)
-        if any(entry.split(" ")[-1] == wanted for entry in record.late):
+        if any(late_entry(t, wanted) in record.late for t in subscription.event_types):
             closed = record.status if record.status != "open" else None
             return JoinNote(status="late", closed=closed, **common)
     return None

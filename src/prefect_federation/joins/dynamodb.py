@@ -27,7 +27,13 @@ from prefect_federation.joins.models import (
     JoinRecord,
     SlaRecord,
 )
-from prefect_federation.joins.store import SlaClaim, event_id_of
+from prefect_federation.joins.store import (
+    SlaClaim,
+    event_id_of,
+    late_entry,
+    open_outcome,
+    stored_already,
+)
 
 __all__ = ["TABLE_ACTIONS", "DynamoJoinStore", "ensure_table"]
 
@@ -162,17 +168,14 @@ class DynamoJoinStore:
             ReturnValues="ALL_NEW",
         )
         if attributes is not None:
-            record = self._join(attributes)
-            same = event_id_of(record.arrivals[event_type]) == event_id
-            return ArrivalResult(outcome="recorded" if same else "duplicate", record=record)
+            return open_outcome(self._join(attributes), event_type, event_id)
         record = self._join(self._get(item_id))
-        stored = record.arrivals.get(event_type)
-        if stored is not None and event_id_of(stored) == event_id:
+        if stored_already(record, event_type, event_id):
             return ArrivalResult(outcome="duplicate", record=record)
         attributes = self._update(
             item_id,
             UpdateExpression="ADD late :late",
-            ExpressionAttributeValues={":late": {"SS": [f"{event_type} {event_id}"]}},
+            ExpressionAttributeValues={":late": {"SS": [late_entry(event_type, event_id)]}},
             ReturnValues="ALL_NEW",
         )
         return ArrivalResult(

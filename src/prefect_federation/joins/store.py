@@ -19,13 +19,39 @@ from prefect_federation.joins.models import (
     SlaRecord,
 )
 
-__all__ = ["JoinStore", "MemoryJoinStore", "SlaClaim", "event_id_of"]
+__all__ = [
+    "JoinStore",
+    "MemoryJoinStore",
+    "SlaClaim",
+    "event_id_of",
+    "late_entry",
+    "open_outcome",
+    "stored_already",
+]
 
 SlaClaim = Literal["missed", "recovered"]
 
 
 def event_id_of(envelope_json: str) -> str:
     return str(json.loads(envelope_json)["id"])
+
+
+def open_outcome(record: JoinRecord, event_type: str, event_id: str) -> ArrivalResult:
+    """The join was open and holds a `event_type` now: `recorded` when it is this event, else
+    `duplicate` (the type's first event is kept)."""
+    same = event_id_of(record.arrivals[event_type]) == event_id
+    return ArrivalResult(outcome="recorded" if same else "duplicate", record=record)
+
+
+def stored_already(record: JoinRecord, event_type: str, event_id: str) -> bool:
+    """This very event is the join's `event_type` (a redelivery after the join closed)."""
+    stored = record.arrivals.get(event_type)
+    return stored is not None and event_id_of(stored) == event_id
+
+
+def late_entry(event_type: str, event_id: str) -> str:
+    """How a late event is kept in `JoinRecord.late`."""
+    return f"{event_type} {event_id}"
 
 
 class JoinStore(Protocol):
@@ -119,18 +145,15 @@ class MemoryJoinStore:
                     expires_at=expires_at,
                     status="open",
                 )
-            stored = record.arrivals.get(event_type)
             if record.status == "open" and now < record.expires_at:
-                if stored is None:
+                if event_type not in record.arrivals:
                     arrivals = {**record.arrivals, event_type: envelope_json}
                     record = record.model_copy(update={"arrivals": arrivals})
-                    stored = envelope_json
                 self._joins[item_id] = record
-                same = event_id_of(stored) == event_id
-                return ArrivalResult(outcome="recorded" if same else "duplicate", record=record)
-            if stored is not None and event_id_of(stored) == event_id:
+                return open_outcome(record, event_type, event_id)
+            if stored_already(record, event_type, event_id):
                 return ArrivalResult(outcome="duplicate", record=record)
-            late = f"{event_type} {event_id}"
+            late = late_entry(event_type, event_id)
             if late not in record.late:
                 record = record.model_copy(update={"late": sorted([*record.late, late])})
                 self._joins[item_id] = record
