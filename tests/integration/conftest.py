@@ -5,9 +5,11 @@ collide."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from prefect_federation.declarations import DomainDeclaration, Federation, build_federation
 from prefect_federation.provision import ProvisionReport, provision
@@ -65,3 +67,48 @@ def depth(sqs: Any) -> Depth:
         return counts.visible, counts.in_flight
 
     return run
+
+
+def score(snapshot_date: str) -> None:
+    """The parameter schema of the scoring test deployment (`scoring_domain_dir`)."""
+
+
+def write_scoring_declarations(
+    directory: Path, deployment: str, parameters: dict[str, str]
+) -> Path:
+    """customer-master publishes `customer-master.completed`; scoring runs `deployment` with
+    `parameters` (templates) for it. One YAML file each in `directory`."""
+    directory.mkdir(exist_ok=True)
+    (directory / "cm.yaml").write_text(
+        yaml.safe_dump(
+            {"domain": "customer-master", "publishes": [{"type": "customer-master.completed"}]}
+        )
+    )
+    subscription = {
+        "event": "customer-master.completed",
+        "deployment": deployment,
+        "parameters": parameters,
+    }
+    (directory / "scoring.yaml").write_text(
+        yaml.safe_dump({"domain": "scoring", "subscribes": [subscription]})
+    )
+    return directory
+
+
+@pytest.fixture
+def scoring_declarations() -> Callable[[Path, str, dict[str, str]], Path]:
+    """`write_scoring_declarations`, for a test module's own fixtures."""
+    return write_scoring_declarations
+
+
+@pytest.fixture
+def scoring_domain_dir(
+    tmp_path: Path, make_deployment: Any, request: pytest.FixtureRequest
+) -> Path:
+    """`write_scoring_declarations` for a deployment of the test module's own flow
+    (`score-<module suffix>`) taking the event's `snapshot_date` (listener process tests)."""
+    flow = "score-" + request.module.__name__.rsplit("_", 1)[-1]
+    deployment = make_deployment(score, flow, "scoring")
+    return write_scoring_declarations(
+        tmp_path, deployment, {"snapshot_date": "{{ event.data.snapshot_date }}"}
+    )

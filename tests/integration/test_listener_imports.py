@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prefect.client.orchestration import get_client
 
 from prefect_federation.chain import chain_runs
@@ -43,35 +42,6 @@ print(json.dumps({"code": code, "imported": [m for m in HEAVY if m in sys.module
 """.replace("HEAVY", repr(HEAVY))
 
 
-def score(snapshot_date: str) -> None:
-    """The parameter schema of the test deployment."""
-
-
-@pytest.fixture
-def domain_dir(tmp_path: Path, make_deployment: Any) -> Path:
-    deployment = make_deployment(score, "score-imports", "scoring")
-    (tmp_path / "cm.yaml").write_text(
-        yaml.safe_dump(
-            {"domain": "customer-master", "publishes": [{"type": "customer-master.completed"}]}
-        )
-    )
-    (tmp_path / "scoring.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "domain": "scoring",
-                "subscribes": [
-                    {
-                        "event": "customer-master.completed",
-                        "deployment": deployment,
-                        "parameters": {"snapshot_date": "{{ event.data.snapshot_date }}"},
-                    }
-                ],
-            }
-        )
-    )
-    return tmp_path
-
-
 @pytest.mark.parametrize("mode", ["listen", "execute"])
 def test_a_listener_without_a_block_imports_neither_prefect_aws_nor_sqlalchemy(
     mode: str,
@@ -80,15 +50,15 @@ def test_a_listener_without_a_block_imports_neither_prefect_aws_nor_sqlalchemy(
     sqs: Any,
     name_prefix: str,
     prefect_api: str,
-    domain_dir: Path,
+    scoring_domain_dir: Path,
 ) -> None:
     settings = FederationSettings(name_prefix=name_prefix)
-    report = provision(load_federation(domain_dir), sns, sqs, settings)
+    report = provision(load_federation(scoring_domain_dir), sns, sqs, settings)
     envelope = make_event("customer-master.completed", {"snapshot_date": "2026-12-02"})
     SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
 
     completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(domain_dir), name_prefix, mode],
+        [sys.executable, "-c", SCRIPT, str(scoring_domain_dir), name_prefix, mode],
         env=quiet_env({"PREFECT_API_URL": prefect_api}),
         cwd=ROOT,
         capture_output=True,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prefect.client.orchestration import get_client
 
 from prefect_federation.chain import chain_runs
@@ -30,35 +29,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_BOUND = ListenerSettings().stop_timeout_seconds
-
-
-def score(snapshot_date: str) -> None:
-    """The parameter schema of the test deployment."""
-
-
-@pytest.fixture
-def domain_dir(tmp_path: Path, make_deployment: Any) -> Path:
-    deployment = make_deployment(score, "score-process", "scoring")
-    (tmp_path / "cm.yaml").write_text(
-        yaml.safe_dump(
-            {"domain": "customer-master", "publishes": [{"type": "customer-master.completed"}]}
-        )
-    )
-    (tmp_path / "scoring.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "domain": "scoring",
-                "subscribes": [
-                    {
-                        "event": "customer-master.completed",
-                        "deployment": deployment,
-                        "parameters": {"snapshot_date": "{{ event.data.snapshot_date }}"},
-                    }
-                ],
-            }
-        )
-    )
-    return tmp_path
 
 
 @pytest.fixture
@@ -92,12 +62,12 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
     sqs: Any,
     name_prefix: str,
     prefect_api: str,
-    domain_dir: Path,
+    scoring_domain_dir: Path,
     federation: LocalFederation,
 ) -> None:
     settings = FederationSettings(name_prefix=name_prefix)
-    report = provision(load_federation(domain_dir), sns, sqs, settings)
-    process = launch(federation, domain_dir, name_prefix, prefect_api, "--wait-time", "2")
+    report = provision(load_federation(scoring_domain_dir), sns, sqs, settings)
+    process = launch(federation, scoring_domain_dir, name_prefix, prefect_api, "--wait-time", "2")
     envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-20"})
     SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
     deadline = time.monotonic() + 30
@@ -117,12 +87,12 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
 
 
 def test_run_listener_once_turns_a_waiting_event_into_a_run_without_typer(
-    aws_env: str, sns: Any, sqs: Any, name_prefix: str, prefect_api: str, domain_dir: Path
+    aws_env: str, sns: Any, sqs: Any, name_prefix: str, prefect_api: str, scoring_domain_dir: Path
 ) -> None:
     from prefect_federation.listener.service import run_listener
 
-    settings = FederationSettings(name_prefix=name_prefix, declarations=domain_dir)
-    report = provision(load_federation(domain_dir), sns, sqs, settings)
+    settings = FederationSettings(name_prefix=name_prefix, declarations=scoring_domain_dir)
+    report = provision(load_federation(scoring_domain_dir), sns, sqs, settings)
     envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-21"})
     SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
 
@@ -135,9 +105,9 @@ def test_run_listener_once_turns_a_waiting_event_into_a_run_without_typer(
 
 
 def test_a_listener_for_an_unknown_domain_exits_2_naming_it(
-    aws_env: str, domain_dir: Path, prefect_api: str
+    aws_env: str, scoring_domain_dir: Path, prefect_api: str
 ) -> None:
-    env = quiet_env({"PREFECT_FEDERATION_DECLARATIONS": str(domain_dir)})
+    env = quiet_env({"PREFECT_FEDERATION_DECLARATIONS": str(scoring_domain_dir)})
     cli = str(Path(sys.executable).with_name("prefect-federation"))
     result = subprocess.run(
         [cli, "listen", "--domain", "billing"], env=env, capture_output=True, text=True, timeout=60
@@ -163,7 +133,9 @@ def sleeper(seconds: float, path: str) -> None:
 
 
 @pytest.fixture
-def sleeping_domain(tmp_path: Path, prefect_api: str, work_pool: str) -> Path:
+def sleeping_domain(
+    tmp_path: Path, prefect_api: str, work_pool: str, scoring_declarations: Any
+) -> Path:
     """Domain `scoring` runs probe-sleep (tests/flows/probe.py) for customer-master.completed."""
     from prefect.utilities.callables import parameter_schema
 
@@ -179,31 +151,11 @@ def sleeping_domain(tmp_path: Path, prefect_api: str, work_pool: str) -> Path:
                 {"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}
             ],
         )
-    declarations = tmp_path / "declarations"
-    declarations.mkdir()
-    (declarations / "cm.yaml").write_text(
-        yaml.safe_dump(
-            {"domain": "customer-master", "publishes": [{"type": "customer-master.completed"}]}
-        )
+    return scoring_declarations(
+        tmp_path / "declarations",
+        "probe-sleep/listener-stop",
+        {"seconds": "{{ event.data.seconds }}", "path": "{{ event.data.path }}"},
     )
-    (declarations / "scoring.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "domain": "scoring",
-                "subscribes": [
-                    {
-                        "event": "customer-master.completed",
-                        "deployment": "probe-sleep/listener-stop",
-                        "parameters": {
-                            "seconds": "{{ event.data.seconds }}",
-                            "path": "{{ event.data.path }}",
-                        },
-                    }
-                ],
-            }
-        )
-    )
-    return declarations
 
 
 def stop_and_time(process: ManagedProcess, signum: int) -> float:
@@ -224,12 +176,12 @@ def test_a_listener_is_ready_once_it_has_received_from_its_queue_and_says_so_in_
     sqs: Any,
     name_prefix: str,
     prefect_api: str,
-    domain_dir: Path,
+    scoring_domain_dir: Path,
     federation: LocalFederation,
 ) -> None:
     settings = FederationSettings(name_prefix=name_prefix)
-    report = provision(load_federation(domain_dir), sns, sqs, settings)
-    process = launch(federation, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
+    report = provision(load_federation(scoring_domain_dir), sns, sqs, settings)
+    process = launch(federation, scoring_domain_dir, name_prefix, prefect_api, "--wait-time", "20")
 
     assert process.ready_file is not None
     assert process.ready_file.read_text().split() == [str(process.pid)]
@@ -255,11 +207,13 @@ def test_a_listener_in_a_long_poll_stops_within_its_bound_on_sigterm_sigint_and_
     sqs: Any,
     name_prefix: str,
     prefect_api: str,
-    domain_dir: Path,
+    scoring_domain_dir: Path,
     federation: LocalFederation,
 ) -> None:
-    provision(load_federation(domain_dir), sns, sqs, FederationSettings(name_prefix=name_prefix))
-    process = launch(federation, domain_dir, name_prefix, prefect_api, "--wait-time", "20")
+    provision(
+        load_federation(scoring_domain_dir), sns, sqs, FederationSettings(name_prefix=name_prefix)
+    )
+    process = launch(federation, scoring_domain_dir, name_prefix, prefect_api, "--wait-time", "20")
 
     took = stop_and_time(process, signum)
 
