@@ -43,6 +43,10 @@ DEPLOYMENT = f"{FLOW_NAME}/{DOWNSTREAM}"
 ENTRYPOINT = "bench/flows/first_line.py:first_line"
 POOL = DOWNSTREAM
 NAME_PREFIX = "bench-"
+NO_RUNNER_ENV = {"PREFECT_FEDERATION_LISTENER_BACKPRESSURE": "false"}
+"""For the rate benchmarks: nothing runs their runs (they measure creation), so backpressure,
+on by default, would hold the backlog once `max_waiting` runs wait (the pool has no worker)."""
+
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 DECLARATIONS: dict[str, dict[str, Any]] = {

@@ -23,6 +23,7 @@ from prefect_federation.local.scaled import BackingUnavailable, ScaledPrefect
 from .common import (
     DOWNSTREAM,
     NAME_PREFIX,
+    NO_RUNNER_ENV,
     BenchFederation,
     Figure,
     Options,
@@ -64,6 +65,7 @@ class ScaledBenchFederation(BenchFederation):
             self.declarations,
             name_prefix=NAME_PREFIX,
             prefect_home=self.home / "client",
+            extra=NO_RUNNER_ENV,
         )
         return self.local.start_listener(
             DOWNSTREAM, env, name=f"listener-{index + 1}", cwd=self.home, wait=False

@@ -38,6 +38,7 @@ from prefect_federation.settings import ListenerSettings
 
 from .common import (
     DEPLOYMENT,
+    NO_RUNNER_ENV,
     BenchFederation,
     Figure,
     Options,
@@ -168,7 +169,11 @@ def one_configuration(
                 fed.start_listener(
                     f"listener-{i}",
                     wait=False,
-                    env={"PYTHONPATH": pythonpath, "BENCH_REQUEST_COUNTS": str(counts[i])},
+                    env={
+                        "PYTHONPATH": pythonpath,
+                        "BENCH_REQUEST_COUNTS": str(counts[i]),
+                        **NO_RUNNER_ENV,
+                    },
                 )
                 for i in range(listeners)
             ]
