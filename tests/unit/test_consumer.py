@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -568,6 +568,48 @@ def test_a_slow_message_does_not_hold_up_the_messages_received_after_it(
         thread.join(10)
     assert len(launcher.runs) == 4
     assert listener.stats.acked == 4
+
+
+class _SomeSlowLauncher(RecordingLauncher):
+    """Holds the runs of the events in `slow` until released."""
+
+    def __init__(self, slow: set[UUID]) -> None:
+        super().__init__()
+        self.slow = slow
+        self.release = threading.Event()
+
+    def start(self, request: RunRequest) -> StartedRun:
+        if request.envelope.id in self.slow:
+            self.release.wait(30)
+        return super().start(request)
+
+
+def test_the_next_receive_does_not_wait_for_a_batch_once_half_the_slots_are_free(
+    make_listener: Callable[..., Listener],
+) -> None:
+    queue = InMemoryQueue()
+    slow = {uuid4() for _ in range(4)}
+    slow_messages = [queue.put(good_body(id=event_id)) for event_id in slow]
+    launcher = _SomeSlowLauncher(slow)
+    # a long batch wait: only the refill rule can receive while the slow four hang
+    settings = ListenerSettings(
+        domain="scoring", wait_time_seconds=0, concurrency=10, batch_wait_seconds=60
+    )
+    listener = make_listener(queue, launcher, settings=settings)
+    thread = threading.Thread(target=listener.run, daemon=True)
+    thread.start()
+    try:
+        assert _wait_until(lambda: all(queue.messages[m]["hidden"] for m in slow_messages))
+        later = [queue.put(good_body()) for _ in range(12)]  # 6 slots free: received at once
+
+        assert _wait_until(lambda: all(m in queue.deleted for m in later))
+        assert len(launcher.runs) == 12  # handled while the four slow ones were in flight
+    finally:
+        launcher.release.set()
+        assert _wait_until(lambda: queue.depth == 0)
+        listener.stop()
+        thread.join(10)
+    assert listener.stats.acked == 16
 
 
 def test_runs_that_already_existed_are_counted_apart_from_runs_created(

@@ -299,9 +299,15 @@ class Listener:
         logger.info("listener for domain %r stopped: %s", self.domain.domain, self.stats.as_dict())
 
     def _wait_for_capacity(self) -> int:
-        """Wait until the last batch is done (or only slow messages remain, past
-        `batch_wait_seconds`) and a slot is free; returns the free slots (0 when stopping)."""
+        """Wait until half the slots are free (up to a receive's worth), or the last batch is
+        done (or only slow messages remain, past `batch_wait_seconds`) and a slot is free;
+        returns the free slots (0 when stopping).
+
+        Receiving again once half the slots are free keeps runs being created while the
+        slowest of a batch still waits for its answer: a backlog drains without a pause per
+        batch (the last run of each batch, then a receive round trip)."""
         limit = self.settings.concurrency
+        refill = max(1, min(self.settings.max_messages, limit) // 2)
         with self._in_flight_changed:
             while not self.stopping.is_set() and not self.outage.down.is_set():
                 now = time.monotonic()
@@ -311,7 +317,7 @@ class Listener:
                     if now - started < self.settings.batch_wait_seconds
                 ]
                 free = limit - len(self._in_flight)
-                if not young and free > 0:
+                if (not young and free > 0) or free >= refill:
                     return free
                 wake = (
                     max(young) + self.settings.batch_wait_seconds - now if young and free else 0.5
