@@ -89,9 +89,6 @@ def run_listener(
         write_ready_file,
     )
 
-    with _as_config_error():
-        queue = open_queue(declaration, settings)
-        joins = open_joins(declaration, settings) if declaration.keeps_state else None
     launcher = PrefectLauncher(
         emit_events=listener_settings.record_events,
         client_retries=listener_settings.prefect_client_retries,
@@ -104,6 +101,9 @@ def run_listener(
     if execute:
         from prefect_federation.executor import ExecutingLauncher, ForkExecutor
 
+        # first, while this process has one thread (loading a credentials block starts
+        # Prefect's event loop thread): the fork server is then forked from it, sharing its
+        # pages and imports, instead of a second interpreter importing Prefect again
         executor = ForkExecutor(
             launcher.client, sorted({s.deployment for s in declaration.subscribes})
         )
@@ -113,6 +113,14 @@ def run_listener(
             executor.stop(grace=0)
             raise ConfigError(f"the fork executor could not start: {exc}") from exc
         run_launcher = ExecutingLauncher(launcher, executor)
+    try:
+        with _as_config_error():
+            queue = open_queue(declaration, settings)
+            joins = open_joins(declaration, settings) if declaration.keeps_state else None
+    except BaseException:
+        if executor is not None:
+            executor.stop(grace=0)
+        raise
     ready_path = listener_settings.ready_file
     gate = _gate(declaration, settings, listener_settings, launcher.client)
     listener = Listener(
