@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import select
@@ -51,10 +52,13 @@ def run_demo(home: Path, env: dict[str, str], *args: str) -> subprocess.Complete
     )
 
 
-def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parameters(
+def test_federated_demo_with_process_workers_runs_the_chain_with_the_events_parameters(
     prefect_server: str, tmp_path: Path
 ) -> None:
-    """Real `prefect server start`, real `prefect worker start --type process` per domain."""
+    """Real `prefect server start` (configured: the upstream domains' server) and an embedded one
+    for the downstream domains; real `prefect worker start --type process` per domain. The chain
+    crosses the two servers through SNS/SQS only, each run with the parameters its declarations
+    render from the events."""
     from prefect.client.orchestration import SyncPrefectClient
 
     from prefect_federation.chain import chain_runs
@@ -63,11 +67,27 @@ def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parame
     for name in ("AWS_ENDPOINT_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
         env.pop(name, None)  # embedded moto server
 
-    result = run_demo(tmp_path, env, "--runner", "process")
+    result = run_demo(tmp_path, env, "--runner", "process", "--federated")
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
-    assert "the whole chain completed" in output
+    servers = re.findall(
+        r"Prefect API \((upstream|downstream)\): (configured, |embedded server at )(\S+)", output
+    )
+    assert [(name, how) for name, how, _ in servers] == [
+        ("upstream", "configured, "),
+        ("downstream", "embedded server at "),
+    ]
+    upstream, downstream = (url.rstrip("/") for _, _, url in servers)
+    assert upstream == prefect_server.rstrip("/")
+    assert upstream != downstream
+    # the runs of each domain are on its own server
+    up_ui, down_ui = upstream.removesuffix("/api"), downstream.removesuffix("/api")
+    assert re.search(rf"ingestion .* created by vendor\.file-delivered\s+{up_ui}/runs/", output)
+    assert re.search(rf"notifications .* created by scoring\.completed\s+{down_ui}/runs/", output)
+    assert "the whole chain completed: 5 runs" in output
+    for server in (up_ui, down_ui):  # the feed of each server, heartbeats left out
+        assert f"{server}/events?events=prefect-federation.event.received" in output
     assert "a Prefect process worker and a listener per domain" in output
     # reporting's join: customer-master's event waits for scoring's, then the one run starts
     waiting = output.find("customer-master.completed arrived; waiting for scoring.completed")
@@ -77,36 +97,32 @@ def test_demo_with_prefect_process_workers_runs_the_chain_with_the_events_parame
     assert event_id, output[-2000:]
     today = datetime.now(UTC).date().isoformat()
 
-    with SyncPrefectClient(prefect_server) as client:
+    # the upstream runs, on the configured server (the embedded one stopped with the demo)
+    with SyncPrefectClient(upstream) as client:
         runs = chain_runs(client, UUID(event_id.group(1)))
         by_flow = {client.read_flow(r.flow_id).name: r for r in runs}
-        assert {f"{name.split('/')[0]}" for name in DEMO_CHAIN} == set(by_flow)
-        assert all(r.state is not None and r.state.is_completed() for r in runs)
-
-        data = tmp_path / "data"
-        assert by_flow["build-customer-master"].parameters == {
-            "batch_id": f"{today}-north",
-            "snapshot_date": today,
-            "region": "north",
-            "raw_path": str(data / "raw" / today / "north.csv"),
-            "expected_rows": 3000,
-        }
-        scoring = by_flow["score-customers"].parameters
-        assert scoring["model_version"] == "v2"
-        assert scoring["master_path"] == str(data / "master" / today / "north.csv")
-        joined = by_flow["write-risk-report"].parameters  # from both joined events
-        assert joined["master_path"] == str(data / "master" / today / "north.csv")
-        assert joined["scores_path"] == str(data / "scores" / today / "north.csv")
-        notify = by_flow["notify-on-call"].parameters
-        assert notify["channel"] == "#risk-north"
-        assert isinstance(notify["high_risk"], int)
-        # every run after the first carries the chain: same correlation id, its own cause
-        for run in runs:
-            assert correlation_tag(event_id.group(1)) in run.tags
-
+    assert set(by_flow) == {"land-raw-data", "build-customer-master"}
+    assert all(r.state is not None and r.state.is_completed() for r in runs)
+    for run in runs:  # every run after the first carries the chain: the same correlation id
+        assert correlation_tag(event_id.group(1)) in run.tags
+    data = tmp_path / "data"
+    assert by_flow["build-customer-master"].parameters == {
+        "batch_id": f"{today}-north",
+        "snapshot_date": today,
+        "region": "north",
+        "raw_path": str(data / "raw" / today / "north.csv"),
+        "expected_rows": 3000,
+    }
+    # the downstream runs, by what their parameters made them do: scoring read the master
+    # file the event named, the joined report both joined events' files, notify its channel
+    assert (data / "scores" / today / "north.csv").exists()
     report = (data / "reports" / today / "north.md").read_text()
     assert f"# Risk report north {today}" in report
-    assert (data / "outbox" / f"{today}-north.json").exists()
+    assert f"batch `{today}-north`" in report  # from scores_path (scoring.completed)
+    assert "customer master: " in report  # from master_path (customer-master.completed)
+    outbox = json.loads((data / "outbox" / f"{today}-north.json").read_text())
+    assert outbox["channel"] == "#risk-north"
+    assert re.match(rf"north {today}: \d+ of \d+ customers high risk", outbox["text"])
     assert not (tmp_path / "pids").exists()  # the stack recorded no process left running
     assert processes_using(tmp_path) == []
 
@@ -123,33 +139,6 @@ def processes_using(home: Path) -> list[int]:
             except OSError:
                 continue
     return found
-
-
-def test_federated_demo_chains_domains_across_two_prefect_servers(tmp_path: Path) -> None:
-    """Upstream domains on one Prefect server trigger downstream domains on another; each
-    listener runs its domain's flows itself (the default fork runner)."""
-    env = quiet_env()
-    for name in ("AWS_ENDPOINT_URL", "PREFECT_API_URL", "PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK"):
-        env.pop(name, None)
-
-    result = run_demo(tmp_path, env, "--federated")
-
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    servers = re.findall(r"Prefect API \((upstream|downstream)\): embedded server at (\S+)", output)
-    assert [name for name, _ in servers] == ["upstream", "downstream"]
-    upstream, downstream = (url.removesuffix("/api") for _, url in servers)
-    assert upstream != downstream
-    # the runs of each domain are on its own server
-    assert re.search(rf"ingestion .* created by vendor\.file-delivered\s+{upstream}/runs/", output)
-    assert re.search(
-        rf"notifications .* created by scoring\.completed\s+{downstream}/runs/", output
-    )
-    assert "the whole chain completed: 5 runs" in output
-    for server in (upstream, downstream):  # the feed of each server, heartbeats left out
-        assert f"{server}/events?events=prefect-federation.event.received" in output
-    assert "a listener that runs its flows (pushed, forked warm) per domain" in output
-    assert processes_using(tmp_path) == []
 
 
 # -- stopped the ways people stop it ------------------------------------------------------------
