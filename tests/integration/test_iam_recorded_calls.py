@@ -239,7 +239,13 @@ def test_a_neighbours_recorded_provisioning_calls_are_refused_by_the_domains_pol
     by `scoring`'s policies, except listing (which names no resource)."""
     provision(federation_of(EXAMPLE.domain("scoring")), sns, sqs, settings)
     reporting = federation_of(EXAMPLE.domain("reporting"))
-    provision(reporting, recorder.client("sns", aws_env), recorder.client("sqs", aws_env), settings)
+    provision(
+        reporting,
+        recorder.client("sns", aws_env),
+        recorder.client("sqs", aws_env),
+        settings,
+        dynamodb=recorder.client("dynamodb", aws_env),  # its join table: refused too
+    )
     both = federation_of(EXAMPLE.domain("scoring"), EXAMPLE.domain("reporting"))
     listing = {"sns:ListTopics", "sns:ListSubscriptions"}
 
