@@ -521,6 +521,23 @@ def federation_filter() -> Any:
     return FlowRunFilter(tags=FlowRunFilterTags(all_=[FEDERATION_TAG]))
 
 
+def all_runs(client: Any) -> list[Any]:
+    """Every run of the bench's federation on the server (paged)."""
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    runs: list[Any] = []
+    while True:
+        page = client.read_flow_runs(
+            flow_run_filter=federation_filter(),
+            sort=FlowRunSort.ID_DESC,
+            limit=200,
+            offset=len(runs),
+        )
+        runs += page
+        if len(page) < 200:
+            return runs
+
+
 def event_filter(event_id: str) -> Any:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 

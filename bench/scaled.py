@@ -30,6 +30,7 @@ from .common import (
     Peer,
     Result,
     Target,
+    all_runs,
     bench_home,
     federation_filter,
 )
@@ -72,22 +73,6 @@ class ScaledBenchFederation(BenchFederation):
         )
 
 
-def _count_runs(client: Any) -> list[Any]:
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    runs: list[Any] = []
-    while True:
-        page = client.read_flow_runs(
-            flow_run_filter=federation_filter(),
-            sort=FlowRunSort.ID_DESC,
-            limit=200,
-            offset=len(runs),
-        )
-        runs += page
-        if len(page) < 200:
-            return runs
-
-
 def one_configuration(options: Options, apis: int, listeners: int, n: int) -> dict[str, Any]:
     label = f"{apis}api-{listeners}listeners"
     with bench_home(f"{NAME}-{label}", options) as home, Stack(home) as stack:
@@ -117,7 +102,7 @@ def one_configuration(options: Options, apis: int, listeners: int, n: int) -> di
                 time.sleep(2)  # a late duplicate shows up in the final count
                 for process in processes:
                     process.stop()
-                runs = _count_runs(client)
+                runs = all_runs(client)
         finally:
             fed.local.stop()  # the processes, then the database and the Redis database
     created = sorted(r.created.timestamp() for r in runs)

@@ -46,6 +46,7 @@ from .common import (
     Result,
     Target,
     Unavailable,
+    all_runs,
     bench_home,
     federation_filter,
     groups_cpu_seconds,
@@ -129,22 +130,6 @@ def listener_stats(process: ManagedProcess) -> dict[str, Any]:
     """The counters a listener logs when it stops."""
     found = STATS.findall(process.output())
     return dict(ast.literal_eval(found[-1])) if found else {}
-
-
-def all_runs(client: Any) -> list[Any]:
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    runs: list[Any] = []
-    while True:
-        page = client.read_flow_runs(
-            flow_run_filter=federation_filter(),
-            sort=FlowRunSort.ID_DESC,
-            limit=200,
-            offset=len(runs),
-        )
-        runs += page
-        if len(page) < 200:
-            return runs
 
 
 def one_configuration(

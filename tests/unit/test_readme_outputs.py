@@ -97,6 +97,22 @@ def test_a_command_a_sample_shows_exists_with_its_options(command: str) -> None:
     assert problems_of(CommandLine.parse(command)) == []
 
 
+def assert_prints_the_sample(sample: Sample, cwd: Path, exit_code: int) -> None:
+    """Run the sample's one command in `cwd`: it exits `exit_code` and prints the sample."""
+    [command] = sample.commands
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("prefect-federation")), *command.split()[1:]],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == exit_code, done.stdout + done.stderr
+    printed = sample.text.split("\n", 1)[1]
+    assert (done.stdout + done.stderr).strip() == printed.strip()
+
+
 def test_the_broken_contract_sample_is_what_check_prints(tmp_path: Path) -> None:
     """The sample's mistake: scoring renames `scores_path` in its model; reporting reads it."""
     sample = _sample("check-broken-contract")
@@ -105,20 +121,7 @@ def test_the_broken_contract_sample_is_what_check_prints(tmp_path: Path) -> None
     shutil.copy(ROOT / "prefect.yaml", tmp_path / "prefect.yaml")
     events = tmp_path / "flows" / "scoring" / "events.py"
     events.write_text(events.read_text().replace("    scores_path: str", "    scores_uri: str", 1))
-    [command] = sample.commands
-
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("prefect-federation")), *command.split()[1:]],
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert done.returncode == 2
-    printed = sample.text.split("\n", 1)[1]
-    assert (done.stdout + done.stderr).strip() == printed.strip()
+    assert_prints_the_sample(sample, tmp_path, exit_code=2)
 
 
 def test_the_check_error_sample_is_what_check_prints(tmp_path: Path) -> None:
@@ -129,20 +132,7 @@ def test_the_check_error_sample_is_what_check_prints(tmp_path: Path) -> None:
     good = "deployment: score-customers/scoring"
     assert good in scoring.read_text()
     scoring.write_text(scoring.read_text().replace(good, "deployment: score-customers"))
-    [command] = sample.commands
-
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("prefect-federation")), *command.split()[1:]],
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert done.returncode == 2
-    printed = sample.text.split("\n", 1)[1]
-    assert (done.stdout + done.stderr).strip() == printed.strip()
+    assert_prints_the_sample(sample, tmp_path, exit_code=2)
 
 
 def test_the_demo_sample_shows_the_resources_provision_makes(
