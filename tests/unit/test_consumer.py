@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from uuid import UUID, uuid4
 
 import pytest
@@ -521,16 +522,17 @@ def test_while_prefect_is_down_the_listener_receives_nothing_until_it_answers(
 # -- one slow message, counters -----------------------------------------------------------------
 
 
-class _OneSlowLauncher(RecordingLauncher):
-    """Blocks the request of one event (as a Prefect API answering 503 would) until released."""
+class _SlowLauncher(RecordingLauncher):
+    """Blocks the requests of the events in `slow` (as a Prefect API answering 503 would) until
+    released."""
 
-    def __init__(self, slow_id: UUID) -> None:
+    def __init__(self, slow: set[UUID]) -> None:
         super().__init__()
-        self.slow_id = slow_id
+        self.slow = slow
         self.release = threading.Event()
 
     def start(self, request: RunRequest) -> StartedRun:
-        if request.envelope.id == self.slow_id:
+        if request.envelope.id in self.slow:
             self.release.wait(30)
         return super().start(request)
 
@@ -544,44 +546,40 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 10) -> bool:
     return condition()
 
 
+@contextmanager
+def running_until_drained(
+    listener: Listener, queue: InMemoryQueue, launcher: _SlowLauncher
+) -> Iterator[None]:
+    """The listener's loop on a thread; at the end the slow runs are released, the queue must
+    drain, and the listener stops."""
+    thread = threading.Thread(target=listener.run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        launcher.release.set()
+        assert _wait_until(lambda: queue.depth == 0)
+        listener.stop()
+        thread.join(10)
+
+
 def test_a_slow_message_does_not_hold_up_the_messages_received_after_it(
     make_listener: Callable[..., Listener],
 ) -> None:
     slow_id = UUID("00000000-0000-4000-8000-000000000001")
     queue = InMemoryQueue()
     slow_message = queue.put(good_body(id=slow_id))
-    launcher = _OneSlowLauncher(slow_id)
+    launcher = _SlowLauncher({slow_id})
     settings = ListenerSettings(domain="scoring", wait_time_seconds=0, batch_wait_seconds=0.2)
     listener = make_listener(queue, launcher, settings=settings)
-    thread = threading.Thread(target=listener.run, daemon=True)
-    thread.start()
-    try:
+    with running_until_drained(listener, queue, launcher):
         assert _wait_until(lambda: queue.messages[slow_message]["hidden"])  # received, hanging
         later = [queue.put(good_body()) for _ in range(3)]  # arrive while the slow one hangs
 
         assert _wait_until(lambda: all(m in queue.deleted for m in later))
         assert len(launcher.runs) == 3  # handled while the slow message was still in flight
-    finally:
-        launcher.release.set()
-        assert _wait_until(lambda: queue.depth == 0)
-        listener.stop()
-        thread.join(10)
     assert len(launcher.runs) == 4
     assert listener.stats.acked == 4
-
-
-class _SomeSlowLauncher(RecordingLauncher):
-    """Holds the runs of the events in `slow` until released."""
-
-    def __init__(self, slow: set[UUID]) -> None:
-        super().__init__()
-        self.slow = slow
-        self.release = threading.Event()
-
-    def start(self, request: RunRequest) -> StartedRun:
-        if request.envelope.id in self.slow:
-            self.release.wait(30)
-        return super().start(request)
 
 
 def test_the_next_receive_does_not_wait_for_a_batch_once_half_the_slots_are_free(
@@ -590,25 +588,18 @@ def test_the_next_receive_does_not_wait_for_a_batch_once_half_the_slots_are_free
     queue = InMemoryQueue()
     slow = {uuid4() for _ in range(4)}
     slow_messages = [queue.put(good_body(id=event_id)) for event_id in slow]
-    launcher = _SomeSlowLauncher(slow)
+    launcher = _SlowLauncher(slow)
     # a long batch wait: only the refill rule can receive while the slow four hang
     settings = ListenerSettings(
         domain="scoring", wait_time_seconds=0, concurrency=10, batch_wait_seconds=60
     )
     listener = make_listener(queue, launcher, settings=settings)
-    thread = threading.Thread(target=listener.run, daemon=True)
-    thread.start()
-    try:
+    with running_until_drained(listener, queue, launcher):
         assert _wait_until(lambda: all(queue.messages[m]["hidden"] for m in slow_messages))
         later = [queue.put(good_body()) for _ in range(12)]  # 6 slots free: received at once
 
         assert _wait_until(lambda: all(m in queue.deleted for m in later))
         assert len(launcher.runs) == 12  # handled while the four slow ones were in flight
-    finally:
-        launcher.release.set()
-        assert _wait_until(lambda: queue.depth == 0)
-        listener.stop()
-        thread.join(10)
     assert listener.stats.acked == 16
 
 
