@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -22,6 +22,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from test_ops import wait_for_heartbeat  # tests/integration is on sys.path (rootdir-relative)
 
 from prefect_federation.executor import ExecutingLauncher, ForkExecutor
 from prefect_federation.listener import Listener, PrefectLauncher
@@ -158,22 +159,6 @@ def status_text(federation: Any, directory: Path, domain: str) -> str:
     return " ".join(result.stdout.split())
 
 
-def wait_for_beat(client: SyncPrefectClient, domain: str, after: datetime) -> dict[str, Any]:
-    """The held-back part of the first heartbeat of `domain` at or after `after` (they reach
-    the server asynchronously)."""
-    from prefect_federation.status.observation import read_last_heartbeat
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        beat = read_last_heartbeat(client, domain, after - timedelta(seconds=5))
-        if beat is not None and beat.occurred >= after - timedelta(seconds=1):
-            held = beat.counters.get("held_back")
-            assert isinstance(held, dict)
-            return held
-        time.sleep(0.3)
-    raise AssertionError(f"no heartbeat of {domain} since {after}")
-
-
 def start_worker(pool: str) -> None:
     """What a starting `prefect worker start --pool P` does first: sync with the backend (its
     first heartbeat marks it, and so the pool, live)."""
@@ -223,7 +208,9 @@ def test_a_pool_without_a_live_worker_holds_then_drains_when_one_starts(
     # the listener's heartbeat carries the hold, and `status` shows it: what, why, since when
     beat_at = datetime.now(UTC)
     emit_heartbeat(subject, "alive")
-    assert list(wait_for_beat(client, "billing", beat_at).values()) == [held]
+    held_back = wait_for_heartbeat("billing", beat_at).counters.get("held_back")
+    assert isinstance(held_back, dict)
+    assert list(held_back.values()) == [held]
     monkeypatch.setenv("PREFECT_FEDERATION_NAME_PREFIX", name_prefix)
     monkeypatch.setenv("COLUMNS", "400")
     text = status_text(federation, tmp_path / "deployments", "billing")

@@ -33,6 +33,7 @@ from prefect_federation.queue import SqsQueueClient
 from prefect_federation.queue_admin import SqsQueueAdmin
 from prefect_federation.status import (
     AgeSource,
+    ListenerHeartbeat,
     observe_queue,
     oldest_age_by_peek,
     oldest_age_from_cloudwatch,
@@ -466,7 +467,7 @@ def write_declarations(directory: Path, declarations: list[dict[str, Any]]) -> P
     return directory
 
 
-def wait_for_heartbeat(domain: str, after: datetime, timeout: float = 30) -> None:
+def wait_for_heartbeat(domain: str, after: datetime, timeout: float = 30) -> ListenerHeartbeat:
     """Heartbeats reach the server asynchronously: poll until the events API has this one."""
     from prefect.client.orchestration import get_client
 
@@ -475,7 +476,7 @@ def wait_for_heartbeat(domain: str, after: datetime, timeout: float = 30) -> Non
         while time.monotonic() < deadline:
             heartbeat = read_last_heartbeat(client, domain, after - timedelta(seconds=5))
             if heartbeat is not None and heartbeat.occurred >= after - timedelta(seconds=1):
-                return
+                return heartbeat
             time.sleep(0.3)
     raise AssertionError(f"no heartbeat of {domain!r} reached the Prefect server in {timeout}s")
 
