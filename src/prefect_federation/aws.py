@@ -22,6 +22,7 @@ __all__ = [
     "aws_client",
     "credentials_or_environment",
     "load_aws_credentials",
+    "warm_service_models",
 ]
 
 DEFAULT_CLIENT_CONFIG = Config(
@@ -61,6 +62,7 @@ def aws_client(credentials: AwsCredentials | None, service: str) -> Any:
         import boto3
 
         environment: Any = boto3.session.Session()
+        _share_loader(environment)
         return environment.client(service_name=service, config=DEFAULT_CLIENT_CONFIG)
     params: dict[str, Any] = credentials.aws_client_parameters.get_params_override()
     if credentials.region_name is not None:
@@ -68,4 +70,41 @@ def aws_client(credentials: AwsCredentials | None, service: str) -> Any:
     config = params.pop("config", None)
     params["config"] = DEFAULT_CLIENT_CONFIG.merge(config) if config else DEFAULT_CLIENT_CONFIG
     session: Any = credentials.get_boto3_session()
+    _share_loader(session)
     return session.client(service_name=service, **params)
+
+
+_loader: Any = None
+
+
+def _share_loader(session: Any) -> None:
+    """One botocore data loader for every session of this process.
+
+    Each `AwsCredentials.get_boto3_session()` is a new botocore session with a loader of its
+    own, which parses the service's model and endpoint rules again (~0.1-0.3 s of CPU per client,
+    and a copy of them in memory each). The loader only caches what it read from botocore's data
+    files, so one can serve every session; a fork server that warmed it (`warm_service_models`)
+    hands it, parsed, to every flow run it forks.
+    """
+    global _loader
+    core = getattr(session, "_session", None)
+    if core is None or not hasattr(core, "register_component"):
+        return  # another boto3: each session keeps its own loader
+    if _loader is None:
+        _loader = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _loader)
+
+
+def warm_service_models(services: list[str]) -> None:
+    """Parse the models of `services` into the shared loader now (a fork server, before its
+    children need them); what fails here is simply parsed later."""
+    import boto3
+
+    session: Any = boto3.session.Session(region_name="us-east-1")
+    _share_loader(session)
+    for service in services:
+        try:
+            session.client(service, aws_access_key_id="warm", aws_secret_access_key="warm")
+        except Exception:  # nothing is at stake: the run parses it itself
+            continue

@@ -101,6 +101,9 @@ def run_listener(
     if execute:
         from prefect_federation.executor import ExecutingLauncher, ForkExecutor
 
+        if settings.aws_credentials_block:  # loaded below anyway: imported before the fork
+            import prefect_aws  # noqa: F401  (shared with the fork server, not imported twice)
+
         # first, while this process has one thread (loading a credentials block starts
         # Prefect's event loop thread): the fork server is then forked from it, sharing its
         # pages and imports, instead of a second interpreter importing Prefect again
