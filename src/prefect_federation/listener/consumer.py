@@ -28,6 +28,7 @@ from prefect_federation.listener.outcome import Outcome, decide, describe_action
 from prefect_federation.listener.pipeline import plan_message
 from prefect_federation.listener.stats import ListenerStats, MessageResult, log_result
 from prefect_federation.listener.visibility import VisibilityKeeper
+from prefect_federation.memory import release_free_memory
 from prefect_federation.queue import QueueClient, ReceivedMessage, first_sent, original_message_id
 from prefect_federation.settings import ListenerSettings
 
@@ -376,6 +377,7 @@ class Listener:
                 logger.debug("heartbeat failed: %s", exc)
             if phase == "stopped":
                 return
+            release_free_memory()  # what the last interval freed goes back to the kernel
             phase = "stopped" if self.stopping.wait(self.settings.heartbeat_seconds) else "alive"
 
     def stop(self) -> None:
