@@ -50,7 +50,6 @@ def test_block_type_slugs_are_stable() -> None:
     assert issubclass(SnsTopic, Block)
 
 
-
 @pytest.mark.parametrize("cls", [SnsTopic, SqsQueue])
 def test_a_blocks_schema_is_generated_once_and_is_what_prefect_generates(
     cls: type[Block], monkeypatch: pytest.MonkeyPatch
@@ -75,6 +74,7 @@ def test_a_blocks_schema_is_generated_once_and_is_what_prefect_generates(
     assert again == prefects
     assert list(cls.model_json_schema(by_alias=False)["properties"]) == list(prefects["properties"])
     assert generated == [cls, cls]  # other arguments: a schema of their own
+
 
 def test_saving_a_topic_block_generates_its_schema_once() -> None:
     """`Block._to_block_document` (what `save` sends) asked for the schema once per field."""

@@ -103,6 +103,9 @@ def run_listener(
 
         if settings.aws_credentials_block:  # loaded below anyway: imported before the fork
             import prefect_aws  # noqa: F401  (shared with the fork server, not imported twice)
+        # both this process and the fork server import these later: once, shared, instead
+        import prefect.flows
+        import prefect.tasks  # noqa: F401
 
         # first, while this process has one thread (loading a credentials block starts
         # Prefect's event loop thread): the fork server is then forked from it, sharing its
