@@ -90,6 +90,8 @@ def _share_loader(session: Any) -> None:
     core = getattr(session, "_session", None)
     if core is None or not hasattr(core, "register_component"):
         return  # another boto3: each session keeps its own loader
+    if core.get_config_variable("data_path"):
+        return  # models of its own (AWS_DATA_PATH): this session reads them with its own loader
     if _loader is None:
         _loader = core.get_component("data_loader")
     else:

@@ -45,6 +45,8 @@ stubborn = stack.start("stubborn", [sys.executable, "-c", {IGNORES_SIGTERM!r}], 
 tree = stack.start("tree", [sys.executable, "-c", {SPAWNS_A_CHILD!r}], quiet_env())
 while "ignoring SIGTERM" not in stubborn.log_path.read_text():
     time.sleep(0.05)
+(Path(sys.argv[1]) / "env").write_text("export PREFECT_API_URL=http://127.0.0.1:9/api")
+stack.remove_when_reaped(Path(sys.argv[1]) / "env")  # as the demo does with its env file
 print(json.dumps([stubborn.pid, tree.pid]), flush=True)
 time.sleep(600)
 """
@@ -110,7 +112,8 @@ def test_what_a_stack_started_dies_with_its_owner_however_the_owner_dies(
     signum: signal.Signals, tmp_path: Path, kill_afterwards: list[int]
 ) -> None:
     """The owner has no handlers: its finally blocks never run. The reaper stops each process
-    group (SIGKILL for the one that ignores SIGTERM, after the grace) and removes the pid file."""
+    group (SIGKILL for the one that ignores SIGTERM, after the grace) and removes the pid file,
+    and the file it was told to remove (the demo's `env`, naming ports that are gone)."""
     home = tmp_path / "home"
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, str(home)],
@@ -126,6 +129,7 @@ def test_what_a_stack_started_dies_with_its_owner_however_the_owner_dies(
     wait_until(lambda: len(group_members(groups[1])) == 2, 30, "the grandchild started")
     pids = [pid for group in groups for pid in group_members(group)]
     assert len(pids) == 3
+    assert (home / "env").exists()
 
     owner.send_signal(signum)
     owner.wait(10)
@@ -133,6 +137,7 @@ def test_what_a_stack_started_dies_with_its_owner_however_the_owner_dies(
     wait_until(lambda: not any(group_members(g) for g in groups), 15, f"no survivor of {pids}")
     wait_until(lambda: not (home / "pids").exists(), 5, "the pid file removed")
     wait_until(lambda: not reapers_of(home), 5, "the reaper gone")
+    assert not (home / "env").exists()
 
 
 def test_a_test_run_stopped_with_sigterm_leaves_no_process_behind(

@@ -88,3 +88,15 @@ def test_a_fork_server_whose_flows_publish_imports_what_publishing_needs(publish
     assert done.stdout.strip().splitlines()[-1] == (
         "[true, true]" if publishes else "[false, false]"
     )
+
+
+def test_a_session_with_its_own_model_path_keeps_its_own_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aws, "_loader", None)
+    shared = aws.aws_client(_credentials(), "sns")._loader
+    monkeypatch.setenv("AWS_DATA_PATH", "/nonexistent/models")
+
+    own = aws.aws_client(_credentials(), "sns")._loader
+
+    assert own is not shared

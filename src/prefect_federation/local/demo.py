@@ -115,6 +115,7 @@ class Demo:
         variables["PREFECT_FEDERATION_SERVERS"] = ",".join(self.servers.values())
         variables.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
         self.env_file.write_text(env_file_text(variables, Path(sys.executable).parent))
+        self.stack.remove_when_reaped(self.env_file)  # a demo killed with -9 leaves none behind
         return self.env_file
 
     @property

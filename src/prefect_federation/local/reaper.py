@@ -16,7 +16,8 @@ Two mechanisms, because either alone leaves a gap:
   for it.
 
 Protocol on the reaper's stdin, one line each: `<pgid>` watch a group, `-<pgid>` forget it (the
-stack stopped it), `release` exit without stopping anything.
+stack stopped it), `remove <path>` a file to remove along with the pid file (the demo's
+`<home>/env`, whose ports are gone with the stack), `release` exit without stopping anything.
 """
 
 from __future__ import annotations
@@ -113,6 +114,10 @@ class Reaper:
     def forget(self, pgid: int) -> None:
         self._send(f"-{pgid}")
 
+    def remove_when_reaping(self, path: Path) -> None:
+        """Remove `path` too if the reaper has to stop the stack (its process died)."""
+        self._send(f"remove {path}")
+
     def release(self) -> None:
         """Everything is stopped: let the reaper exit without touching anything."""
         if self._process is None:
@@ -145,12 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_term)
     groups: list[int] = []
     forgotten: set[int] = set()  # stopped by the stack: still ours in the pid file
+    files: list[Path] = []
     stdin: IO[str] = sys.stdin
     try:
         for line in stdin:
             word = line.strip()
             if word == "release":
                 return 0
+            if word.startswith("remove "):
+                files.append(Path(word.removeprefix("remove ")))
+                continue
             with contextlib.suppress(ValueError):
                 pgid = int(word)
                 if pgid > 0:
@@ -167,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_groups(live, grace)
     if pid_file is not None and _only_ours(pid_file, [*groups, *forgotten]):
         pid_file.unlink(missing_ok=True)
+        for path in files:  # not a newer stack's: the pid file was ours
+            path.unlink(missing_ok=True)
     return 0
 
 

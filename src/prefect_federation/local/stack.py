@@ -136,6 +136,11 @@ class Stack:
             handle.write(f"{popen.pid}\n")
         return process
 
+    def remove_when_reaped(self, path: Path) -> None:
+        """`path` goes too if this process dies and the reaper stops the stack."""
+        if self._reaper is not None:
+            self._reaper.remove_when_reaping(path)
+
     def _forget(self, process: ManagedProcess) -> None:
         if self._reaper is not None:
             self._reaper.forget(process.pid)
