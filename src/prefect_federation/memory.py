@@ -12,7 +12,6 @@ it is warm, and a spare fork child once it has warmed up.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 __all__ = ["release_free_memory"]
