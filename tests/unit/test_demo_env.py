@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from uuid import uuid4
 
+import pytest
+
 from prefect_federation.local.report import env_file_text, explain_line
 
 
@@ -42,3 +44,19 @@ def test_sourcing_the_env_file_gives_the_demos_environment_and_its_venv(tmp_path
 
     assert shown[0] == "from-the-venv"  # the venv's `prefect-federation` is on PATH
     assert " ".join(shown[1:]) == (f"http://127.0.0.1:4301/api|{tmp_path}/it's here/deployments")
+
+
+def test_a_bad_demo_listeners_setting_is_refused_naming_it_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from prefect_federation.local.demo import Demo, DemoFailed
+
+    monkeypatch.setenv("PREFECT_FEDERATION_DEMO_LISTENERS", "forked")
+    demo = Demo(tmp_path, tmp_path / "home", Console(file=None), "north")
+
+    with pytest.raises(DemoFailed, match=r"PREFECT_FEDERATION_DEMO_LISTENERS must be .*'forked'"):
+        demo.start_zygote()
+    assert demo.zygote is None
+    assert demo.stack.processes == []

@@ -42,12 +42,15 @@ from prefect_federation.local.scaled import ScaledPrefect, scaled_summary
 from prefect_federation.local.startup import deploy_from_project, local_credentials, start_up
 
 if TYPE_CHECKING:
+    from prefect_federation.local.zygote import Zygote
     from prefect_federation.provision import ProvisionReport
 
 __all__ = ["DEMO_CHAIN", "Demo", "DemoFailed", "describe_provisioning", "run_demo"]
 
 CREDENTIALS_BLOCK = "federation-aws"
 FIRST_EVENT = "vendor.file-delivered"
+LISTENERS_ENV = "PREFECT_FEDERATION_DEMO_LISTENERS"
+"""`fork` (default: every listener forked from one warm parent) or `process`."""
 FEDERATED_SERVERS = {
     "upstream": ["vendor", "ingestion", "customer-master"],
     "downstream": ["scoring", "reporting", "notifications"],
@@ -77,6 +80,7 @@ class Demo:
         self.started = time.monotonic()
         self.timings: dict[str, float] = {}
         self.scaled: ScaledPrefect | None = None  # the scaled profile's topology
+        self.zygote: Zygote | None = None  # the listeners' warm parent (`start_zygote`)
 
     def say(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -157,6 +161,15 @@ class Demo:
             where = escape(f"[{domains}]")  # rich would take `[every domain]` for markup
             self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  {where}")
         self.timings["infrastructure_ready_s"] = time.monotonic() - self.started
+
+    def start_zygote(self) -> None:
+        """The warm parent the listeners are forked from (`local/zygote.py`), unless
+        `PREFECT_FEDERATION_DEMO_LISTENERS=process` (each listener an interpreter of its own)."""
+        mode = os.environ.get(LISTENERS_ENV, "fork")
+        if mode not in ("fork", "process"):
+            raise DemoFailed(f"{LISTENERS_ENV} must be `fork` or `process`, not {mode!r}")
+        if mode == "fork" and hasattr(os, "fork"):
+            self.zygote = self.stack.start_zygote(self.child_env(self.api_url))
 
     def child_env(self, api_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = quiet_env(

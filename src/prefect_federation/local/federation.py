@@ -30,6 +30,7 @@ from prefect_federation.local.process import ManagedProcess, port_free, quiet_en
 from prefect_federation.local.stack import Stack
 
 if TYPE_CHECKING:
+    from prefect_federation.local.zygote import Zygote
     from prefect_federation.provision import ProvisionReport
     from prefect_federation.settings import FederationSettings
 
@@ -282,16 +283,20 @@ class LocalFederation:
         term_group: bool = True,
         wait: bool = True,
         timeout: float = 90,
+        zygote: Zygote | None = None,
     ) -> ManagedProcess:
         """`prefect-federation listen --domain <domain> <args>`; with `wait`, returned once it
-        has received from its queue. `term_group=False`: it stops its own flow runs."""
+        has received from its queue. `term_group=False`: it stops its own flow runs. With
+        `zygote` (`Stack.start_zygote`), forked from that warm parent."""
+        command = ["listen", "--domain", domain, *args]
         process = self.stack.start(
             name or f"listener-{domain}",
-            [_bin("prefect-federation"), "listen", "--domain", domain, *args],
+            command if zygote is not None else [_bin("prefect-federation"), *command],
             env,
             cwd=cwd,
             ready_file=True,
             term_group=term_group,
+            zygote=zygote,
         )
         if wait:
             self.wait_listening([process], timeout)

@@ -15,10 +15,11 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 __all__ = [
     "READY_FILE_ENV",
+    "Child",
     "ManagedProcess",
     "free_port",
     "port_free",
@@ -59,7 +60,7 @@ def quiet_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_http(url: str, timeout: float, process: Child | None = None) -> None:
     """Wait until `url` answers 2xx; fail early if `process` exits."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -76,6 +77,22 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | N
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s (last error: {last})")
 
 
+class Child(Protocol):
+    """What the stack uses of a child process: a `subprocess.Popen`, or a listener forked from
+    the demo's warm parent (`local.zygote.ForkedChild`)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
 READY_FILE_ENV = "PREFECT_FEDERATION_LISTENER_READY_FILE"
 """Where a listener writes its pid once it has received from its queue (see `Stack.start`)."""
 
@@ -89,7 +106,7 @@ class ManagedProcess:
     """
 
     name: str
-    popen: subprocess.Popen[bytes]
+    popen: Child
     log_path: Path
     log_file: IO[bytes] = field(repr=False)
     log_offset: int = 0

@@ -16,15 +16,20 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect_federation.local.process import (
     READY_FILE_ENV,
+    Child,
     ManagedProcess,
     free_port,
     quiet_env,
     wait_for_http,
 )
 from prefect_federation.local.reaper import Reaper
+
+if TYPE_CHECKING:
+    from prefect_federation.local.zygote import Zygote
 
 __all__ = ["Stack"]
 
@@ -75,16 +80,31 @@ class Stack:
         ready_file: bool = False,
         infrastructure: bool = False,
         term_group: bool = True,
+        zygote: Zygote | None = None,
     ) -> ManagedProcess:
         """Start `args` in its own session, output appended to `logs/<name>.log`.
 
         With `ready_file`, the process is told (`PREFECT_FEDERATION_LISTENER_READY_FILE`) where to
         write its pid when it is ready; a file left by an earlier run is removed first.
         `infrastructure` processes (servers) are stopped after the others; `term_group`: see
-        `ManagedProcess.terminate`. Safe to call from several threads.
+        `ManagedProcess.terminate`. With `zygote`, `args` are `prefect-federation`'s and the
+        process is forked from that warm parent (`start_zygote`) instead of started afresh.
+        Safe to call from several threads.
         """
+        if zygote is not None and not zygote.wait_ready(120):  # outside the lock: it imports
+            raise RuntimeError(f"the listener zygote did not get ready: {zygote.process.tail()}")
         with self._lock:
-            return self._start(name, args, env, cwd, ready_file, infrastructure, term_group)
+            return self._start(name, args, env, cwd, ready_file, infrastructure, term_group, zygote)
+
+    def start_zygote(self, env: Mapping[str, str]) -> Zygote:
+        """The warm parent the demo forks its listeners from (`prefect_federation.local.zygote`),
+        stopped with the servers, after the listeners; it imports while the caller goes on."""
+        from prefect_federation.local.zygote import Zygote
+
+        args = [sys.executable, "-m", "prefect_federation.local.zygote"]
+        with self._lock:
+            process = self._start("zygote", args, env, None, False, True, True, None, pipes=True)
+        return Zygote(process)
 
     def _start(
         self,
@@ -95,6 +115,9 @@ class Stack:
         ready_file: bool,
         infrastructure: bool,
         term_group: bool,
+        zygote: Zygote | None,
+        *,
+        pipes: bool = False,
     ) -> ManagedProcess:
         if self._reaper is None:
             self._reaper = Reaper(self.pid_file, self.logs / "reaper.log", self.grace)
@@ -110,15 +133,19 @@ class Stack:
         log_file.write(f"---- {time.strftime('%Y-%m-%d %H:%M:%S')} start {name}\n".encode())
         log_file.flush()
         offset = log_file.tell()
-        popen = subprocess.Popen(
-            args,
-            env=env,
-            cwd=cwd,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        popen: Child
+        if zygote is not None:
+            popen = zygote.child(zygote.spawn(args, env, cwd or Path.cwd(), log_path))
+        else:
+            popen = subprocess.Popen(
+                args,
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.PIPE if pipes else log_file,
+                stderr=log_file if pipes else subprocess.STDOUT,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self._reaper.watch(popen.pid)
         process = ManagedProcess(
             name,

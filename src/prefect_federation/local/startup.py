@@ -14,6 +14,7 @@ parameter schema), run in this process: no second interpreter that imports Prefe
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 import threading
@@ -158,16 +159,26 @@ def start_domains(demo: Demo) -> None:
             )
         apis = demo.scaled.api_urls if demo.scaled else [demo.server_of(domain)]
         for index, api in enumerate(apis):
+            name = f"listener-{domain}" + (f"-{index + 1}" if index else "")
             # the listener stops its own fork server and flow runs, within its stop bound
-            demo.federation.start_listener(
+            start = functools.partial(
+                demo.federation.start_listener,
                 domain,
                 demo.child_env(api),
-                name=f"listener-{domain}" + (f"-{index + 1}" if index else ""),
+                name=name,
                 args=listen,
                 cwd=demo.project,
                 term_group=False,
                 wait=False,
             )
+            if demo.zygote is not None:
+                try:
+                    start(zygote=demo.zygote)
+                    continue
+                except RuntimeError as exc:  # a process of its own, as without the zygote
+                    demo.say(f"{name}: not forked ({exc}); started as a process of its own")
+                    demo.zygote = None
+            start()
     demo.wait_for_listeners()
     if demo.runner == "process":
         what = "a Prefect process worker and a listener per domain"
@@ -191,6 +202,7 @@ def start_up(demo: Demo) -> dict[str, str]:
     finally:
         prefect.result()
     timings["infrastructure_ready_s"] = time.monotonic() - demo.started
+    demo.start_zygote()  # imports what the listeners need while blocks and deployments go in
     if report is None:  # the AWS resources wait for the credentials block on the server
         demo.provision(aws_env, report)
         demo.deploy()
