@@ -169,7 +169,7 @@ class Demo:
         if mode not in ("fork", "process"):
             raise DemoFailed(f"{LISTENERS_ENV} must be `fork` or `process`, not {mode!r}")
         if mode == "fork" and hasattr(os, "fork"):
-            self.zygote = self.stack.start_zygote(self.child_env(self.api_url))
+            self.zygote = self.stack.start_zygote(quiet_env())  # each child: its own env
 
     def child_env(self, api_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = quiet_env(

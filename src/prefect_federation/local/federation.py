@@ -17,6 +17,7 @@ server keeps its port: `stop_prefect` then `start_prefect`).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ import yaml
 
 from prefect_federation.local.process import ManagedProcess, port_free, quiet_env
 from prefect_federation.local.stack import Stack
+from prefect_federation.local.template import seed_database
 
 if TYPE_CHECKING:
     from prefect_federation.local.zygote import Zygote
@@ -39,6 +41,11 @@ __all__ = ["AWS_REGION", "LocalFederation", "register_deployments"]
 AWS_REGION = "us-east-1"
 AWS_KEY = "testing"  # moto takes any credentials
 MotoMode = Literal["process", "thread"]
+
+
+def _configured_database(env: Mapping[str, str]) -> bool:
+    name = "PREFECT_API_DATABASE_CONNECTION_URL"
+    return bool(env.get(name) or os.environ.get(name))
 
 
 def _bin(name: str) -> str:
@@ -170,6 +177,8 @@ class LocalFederation:
             while not port_free(options["port"]) and time.monotonic() < deadline:
                 time.sleep(0.2)
         options["home"].mkdir(parents=True, exist_ok=True)
+        if not _configured_database(options["env"]):  # SQLite in its home: migrated already
+            seed_database(options["home"])
         started = time.monotonic()
         process, api = self.stack.start_prefect_server(
             options["home"],

@@ -1,11 +1,13 @@
 """The demo's start-up, with the steps that do not depend on each other overlapped.
 
-    Prefect server(s) start ─────────────────────┐
-    moto start ─> AWS resources (topics, queues) ─┴─> blocks, work pools ─> deploy ─> listeners
+    Prefect server(s) start ───────────────────────────────────┐
+    moto start ─> AWS resources (topics, queues) ─> zygote ─────┴─> blocks, work pools ─> deploy
+                                                                                  ─> listeners
 
 The Prefect server is started first and boots (its imports, its migrations on a fresh database)
 while this process starts moto and provisions the AWS resources, which need no Prefect: the
-credentials for that are built here, from the same values the AwsCredentials block gets. Only a
+credentials for that are built here, from the same values the AwsCredentials block gets; then the
+listeners' warm parent (`local/zygote.py`) starts importing what they need. Only a
 configured credentials block (`PREFECT_FEDERATION_AWS_CREDENTIALS_BLOCK`) has to wait for the
 server. Deploying is `prefect deploy --name ...`'s own code (prefect.yaml, the same pull step and
 parameter schema), run in this process: no second interpreter that imports Prefect again.
@@ -199,10 +201,10 @@ def start_up(demo: Demo) -> dict[str, str]:
         credentials = local_credentials(aws_env)
         report = provision_aws(demo, credentials) if credentials is not None else None
         timings["aws_ready_s"] = time.monotonic() - demo.started
+        demo.start_zygote()  # imports what the listeners need while the server boots
     finally:
         prefect.result()
     timings["infrastructure_ready_s"] = time.monotonic() - demo.started
-    demo.start_zygote()  # imports what the listeners need while blocks and deployments go in
     if report is None:  # the AWS resources wait for the credentials block on the server
         demo.provision(aws_env, report)
         demo.deploy()
