@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,18 +239,25 @@ class Demo:
             f"work pool per domain on {'its own server' if self.federated else 'the server'}"
         )
 
-    def deploy(self) -> None:
+    def deploy(self, on_deployed: Callable[[str], None] | None = None) -> None:
         """`prefect deploy --name '*/<domain>' ...` (its own code, in this process) of each
-        server's domains there, each domain to its own work pool (created by `provision`)."""
+        server's domains there, each domain to its own work pool (created by `provision`), one
+        domain at a time: `on_deployed(domain)` once a domain's deployments exist."""
         for server, api_url in self.servers.items():
             domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
-            names = [f"*/{domain}" for domain in domains]
-            shown = " ".join(f"--name {name}" for name in names)
+            shown = " ".join(f"--name */{domain}" for domain in domains)
             self.say(f"deploying on {server}: prefect deploy {shown}".rstrip())
-            try:
-                deploy_from_project(self.project, api_url, names, self.stack.logs / "deploy.log")
-            except Exception as exc:
-                raise DemoFailed(f"`prefect deploy` failed: {exc} (see the deploy log)") from None
+            for domain in domains:
+                try:
+                    deploy_from_project(
+                        self.project, api_url, [f"*/{domain}"], self.stack.logs / "deploy.log"
+                    )
+                except Exception as exc:
+                    raise DemoFailed(
+                        f"`prefect deploy --name */{domain}` failed: {exc} (see the deploy log)"
+                    ) from None
+                if on_deployed is not None:
+                    on_deployed(domain)
         self.say(f"deployed {len(DEMO_CHAIN)} domains, one work pool each")
 
     def wait_for_listeners(self, timeout: float = 90) -> None:

@@ -1,8 +1,9 @@
 """The demo's start-up, with the steps that do not depend on each other overlapped.
 
-    Prefect server(s) start ───────────────────────────────────┐
-    moto start ─> AWS resources (topics, queues) ─> zygote ─────┴─> blocks, work pools ─> deploy
-                                                                                  ─> listeners
+    Prefect server(s) start ───────────────────────────┐
+    moto start ─> AWS resources ─> listeners' zygote ───┴─> work pools ─> blocks
+                                                         ─> deploy a domain ─> its listener
+                                                         ─> deploy the next ─> its listener ...
 
 The Prefect server is started first and boots (its imports, its migrations on a fresh database)
 while this process starts moto and provisions the AWS resources, which need no Prefect: the
@@ -25,13 +26,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect_federation.local.report import DEMO_CHAIN, describe_provisioning
+from prefect_federation.local.report import describe_provisioning
 
 if TYPE_CHECKING:
     from prefect_federation.local.demo import Demo
     from prefect_federation.provision import ProvisionReport
 
-__all__ = ["deploy_from_project", "local_credentials", "start_domains", "start_up"]
+__all__ = ["deploy_from_project", "local_credentials", "start_domain", "start_up"]
 
 
 class _Background:
@@ -145,42 +146,45 @@ def ensure_pools(demo: Demo) -> None:
             ensure_work_pools(client, [federation.domain(d) for d in demo.domains_on(api_url)])
 
 
-def start_domains(demo: Demo) -> None:
-    """Each domain's listener (with `--runner process`: and a Prefect process worker), all
-    started at once; returns once every listener polls its queue. The scaled profile: one
-    listener per API process, competing consumers of the domain's one queue."""
+def start_domain(demo: Demo, domain: str) -> None:
+    """The domain's listener (with `--runner process`: and a Prefect process worker), started
+    without waiting for it to poll. The scaled profile: one listener per API process, competing
+    consumers of the domain's one queue."""
     prefect = str(Path(sys.executable).with_name("prefect"))
     listen = ["--execute"] if demo.runner != "process" else []
-    for domain in sorted(set(DEMO_CHAIN.values())):
-        if demo.runner == "process":
-            demo.stack.start(
-                f"worker-{domain}",
-                [prefect, "worker", "start", "--pool", domain, "--type", "process"],
-                demo.child_env(demo.server_of(domain)),
-                cwd=demo.project,
-            )
-        apis = demo.scaled.api_urls if demo.scaled else [demo.server_of(domain)]
-        for index, api in enumerate(apis):
-            name = f"listener-{domain}" + (f"-{index + 1}" if index else "")
-            # the listener stops its own fork server and flow runs, within its stop bound
-            start = functools.partial(
-                demo.federation.start_listener,
-                domain,
-                demo.child_env(api),
-                name=name,
-                args=listen,
-                cwd=demo.project,
-                term_group=False,
-                wait=False,
-            )
-            if demo.zygote is not None:
-                try:
-                    start(zygote=demo.zygote)
-                    continue
-                except RuntimeError as exc:  # a process of its own, as without the zygote
-                    demo.say(f"{name}: not forked ({exc}); started as a process of its own")
-                    demo.zygote = None
-            start()
+    if demo.runner == "process":
+        demo.stack.start(
+            f"worker-{domain}",
+            [prefect, "worker", "start", "--pool", domain, "--type", "process"],
+            demo.child_env(demo.server_of(domain)),
+            cwd=demo.project,
+        )
+    apis = demo.scaled.api_urls if demo.scaled else [demo.server_of(domain)]
+    for index, api in enumerate(apis):
+        name = f"listener-{domain}" + (f"-{index + 1}" if index else "")
+        # the listener stops its own fork server and flow runs, within its stop bound
+        start = functools.partial(
+            demo.federation.start_listener,
+            domain,
+            demo.child_env(api),
+            name=name,
+            args=listen,
+            cwd=demo.project,
+            term_group=False,
+            wait=False,
+        )
+        if demo.zygote is not None:
+            try:
+                start(zygote=demo.zygote)
+                continue
+            except RuntimeError as exc:  # a process of its own, as without the zygote
+                demo.say(f"{name}: not forked ({exc}); started as a process of its own")
+                demo.zygote = None
+        start()
+
+
+def domains_started(demo: Demo) -> None:
+    """Once every listener started polls its queue: say what runs."""
     demo.wait_for_listeners()
     if demo.runner == "process":
         what = "a Prefect process worker and a listener per domain"
@@ -205,19 +209,26 @@ def start_up(demo: Demo) -> dict[str, str]:
     finally:
         prefect.result()
     timings["infrastructure_ready_s"] = time.monotonic() - demo.started
+    # each domain's listener starts once its deployments exist (and the blocks it loads), while
+    # the next domain deploys: deploying waits on the server, a listener starting on our CPU
     if report is None:  # the AWS resources wait for the credentials block on the server
         demo.provision(aws_env, report)
-        demo.deploy()
+        demo.deploy(on_deployed=lambda domain: start_domain(demo, domain))
     else:  # the work pools first (`prefect deploy` needs them), then blocks and deploy at once
         ensure_pools(demo)
         blocks = _Background(lambda: demo.provision(aws_env, report))
+
+        def deployed(domain: str) -> None:
+            blocks.result()  # a listener loads its queue's block
+            start_domain(demo, domain)
+
         try:
-            demo.deploy()
+            demo.deploy(on_deployed=deployed)
             timings["deployed_s"] = time.monotonic() - demo.started
         finally:
             blocks.result()
     timings["blocks_saved_and_deployed_s"] = time.monotonic() - demo.started
-    start_domains(demo)
+    domains_started(demo)
     timings["listeners_ready_s"] = time.monotonic() - demo.started
     timings["start_up_s"] = time.monotonic() - started
     return aws_env
