@@ -30,8 +30,12 @@ demo: $(STAMP)
 demo-once: $(STAMP)
 	$(BIN)/prefect-federation demo --once
 
+# Two workers: the suite mostly waits on servers and processes (~10 min on 2 cores, ~17 on one);
+# a test file stays on one worker (its module fixtures are started once). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

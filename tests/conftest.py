@@ -15,6 +15,10 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 # Most tests' deployments live in a pool without a worker, their runs meant to stay scheduled:
 # backpressure would hold them. The backpressure tests turn it on for their listeners.
 os.environ.setdefault("PREFECT_FEDERATION_LISTENER_BACKPRESSURE", "false")
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set: rich then fixes the CLI's console
+# size when it is first imported, and a test's own COLUMNS (wide tables) would not count.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"
