@@ -4,7 +4,7 @@
 # Python never caches it, and every process (each listener, the Prefect server, each test's
 # subprocess) would compile Prefect from source again, ~1.2 s of CPU per `import prefect`.
 # It also makes the local Prefect servers' empty, migrated SQLite database once
-# (src/prefect_federation/local/template.py): a fresh server then skips ~7 s of migrations.
+# (src/prefect_federation/local/template.py): a fresh server then skips ~8 s of migrations.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -69,3 +69,20 @@ def test_a_local_server_starts_from_the_template_unless_it_has_a_database_url(
     federation.start_prefect(database_url=url)
 
     assert started == [not configured]
+
+
+def test_the_installed_template_is_migrated_has_its_block_types_and_nothing_else() -> None:
+    import sqlite3
+    from contextlib import closing
+
+    path = template.template_path()
+    assert path.exists(), f"no template at {path}: `make install` makes it"
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        (revision,) = db.execute("select version_num from alembic_version").fetchone()
+        block_types = {row[0] for row in db.execute("select slug from block_type")}
+        runs = db.execute("select count(*) from flow_run").fetchone()[0]
+        documents = db.execute("select count(*) from block_document").fetchone()[0]
+
+    assert revision
+    assert {"aws-credentials", "secret"} <= block_types
+    assert (runs, documents) == (0, 0)
