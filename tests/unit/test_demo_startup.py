@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 from rich.console import Console
 
 from prefect_federation.local import demo as demo_module
+from prefect_federation.local import deployed
 from prefect_federation.local.demo import DEMO_CHAIN, Demo, DemoFailed
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Demo:
+def demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Demo:
     demo = Demo(tmp_path, tmp_path / "home", Console(file=None), "north")
-    demo.servers["main"] = "http://127.0.0.1:4200/api"
+    demo.servers["main"] = "http://127.0.0.1:9/api"  # nothing there: no call may reach it
+    monkeypatch.setattr(
+        deployed, "deployment_ids", lambda client, pool: [uuid5(NAMESPACE_URL, pool)]
+    )
     return demo
 
 

@@ -82,6 +82,7 @@ class Demo:
         self.timings: dict[str, float] = {}
         self.scaled: ScaledPrefect | None = None  # the scaled profile's topology
         self.zygote: Zygote | None = None  # the listeners' warm parent (`start_zygote`)
+        self.embedded: set[str] = set()  # the servers started here, their database in `home`
 
     def say(self, text: str) -> None:
         elapsed = time.monotonic() - self.started
@@ -158,6 +159,7 @@ class Demo:
                 continue
             self.say(f"starting a Prefect server ({name}, SQLite) ...")
             self.federation.start_prefect(name)  # in <home>/prefect[-<name>]
+            self.embedded.add(name)
             domains = ", ".join(FEDERATED_SERVERS.get(name, ["every domain"]))
             where = escape(f"[{domains}]")  # rich would take `[every domain]` for markup
             self.say(f"Prefect API ({name}): embedded server at {self.servers[name]}  {where}")
@@ -242,11 +244,40 @@ class Demo:
     def deploy(self, on_deployed: Callable[[str], None] | None = None) -> None:
         """`prefect deploy --name '*/<domain>' ...` (its own code, in this process) of each
         server's domains there, each domain to its own work pool (created by `provision`), one
-        domain at a time: `on_deployed(domain)` once a domain's deployments exist."""
-        for server, api_url in self.servers.items():
-            domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
+        domain at a time: `on_deployed(domain)` once a domain's deployments exist. On one of
+        the demo's own servers, nothing is deployed again that has not changed since the last
+        run in this home (`local/deployed.py`)."""
+        from prefect_federation.local.deployed import fingerprint
+
+        expected = fingerprint(self.project)
+        done = on_deployed or (lambda _domain: None)
+        deployed = [self._deploy_on(server, expected, done) for server in self.servers]
+        if any(deployed):
+            self.say(f"deployed {len(DEMO_CHAIN)} domains, one work pool each")
+
+    def _deploy_on(self, server: str, expected: str, done: Callable[[str], None]) -> bool:
+        """Deploy `server`'s domains unless they are deployed already; True if it deployed."""
+        from prefect.client.orchestration import SyncPrefectClient
+
+        from prefect_federation.local.deployed import DeployRecord, deployment_ids, still_deployed
+
+        api_url = self.servers[server]
+        domains = [d for d in self.domains_on(api_url) if d in DEMO_CHAIN.values()]
+        record_path = self.home / "deployed" / f"{server}.json"
+        with SyncPrefectClient(api_url) as client:
+            record = DeployRecord.read(record_path) if server in self.embedded else None
+            if still_deployed(record, expected, domains, client):
+                self.say(
+                    f"deployments on {server} unchanged since the last run here (prefect.yaml, "
+                    "flows/, deployments/): not deployed again"
+                )
+                for domain in domains:
+                    done(domain)
+                return False
+            record_path.unlink(missing_ok=True)  # a deploy that fails part-way records none
             shown = " ".join(f"--name */{domain}" for domain in domains)
             self.say(f"deploying on {server}: prefect deploy {shown}".rstrip())
+            made: dict[str, list[Any]] = {}
             for domain in domains:
                 try:
                     deploy_from_project(
@@ -256,9 +287,11 @@ class Demo:
                     raise DemoFailed(
                         f"`prefect deploy --name */{domain}` failed: {exc} (see the deploy log)"
                     ) from None
-                if on_deployed is not None:
-                    on_deployed(domain)
-        self.say(f"deployed {len(DEMO_CHAIN)} domains, one work pool each")
+                made[domain] = deployment_ids(client, domain)
+                done(domain)
+        if server in self.embedded:
+            DeployRecord(fingerprint=expected, deployments=made).write(record_path)
+        return True
 
     def wait_for_listeners(self, timeout: float = 90) -> None:
         """Wait until every listener started in this run has received from its queue and is
