@@ -103,8 +103,9 @@ def _child(command: dict[str, Any]) -> int:  # pragma: no cover - runs in the fo
     os.chdir(command["cwd"])
     os.environ.clear()
     os.environ.update(command["env"])
-    if command["cwd"] not in sys.path:
-        sys.path.insert(0, command["cwd"])  # as the console script run from there would
+    # the console script's path: its own directory first, not the zygote's working directory
+    # (`python -m` put that there); the fork server adds each flow's directory itself
+    sys.path[0] = str(Path(sys.executable).parent)
     from prefect.context import refresh_global_settings_context
     from prefect.logging.configuration import setup_logging
 
