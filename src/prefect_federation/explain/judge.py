@@ -8,7 +8,6 @@ from prefect_federation.declarations import DomainDeclaration, Federation, Subsc
 from prefect_federation.events import EventEnvelope
 from prefect_federation.explain.models import DomainVerdict, Observed, Outcome, SubscriptionVerdict
 from prefect_federation.explain.reasons import (
-    domain_filter_policy,
     filter_reason,
     outcome_of,
     policy_reason,
@@ -61,7 +60,7 @@ def judge_domains(
             DomainVerdict(
                 domain=domain.domain,
                 delivered=refused is None,
-                reads_topic=domain_filter_policy(domain, envelope.source) is not None,
+                reads_topic=envelope.source in domain.upstreams(),  # the topics it subscribes to
                 reason=refused,
                 subscriptions=subscriptions,
             )
