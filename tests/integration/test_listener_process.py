@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -68,22 +69,35 @@ def test_the_listener_process_turns_an_event_into_a_run_and_stops_cleanly_on_sig
     settings = FederationSettings(name_prefix=name_prefix)
     report = provision(load_federation(scoring_domain_dir), sns, sqs, settings)
     process = launch(federation, scoring_domain_dir, name_prefix, prefect_api, "--wait-time", "2")
-    envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-20"})
-    SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
-    deadline = time.monotonic() + 30
-    with get_client(sync_client=True) as client:
+
+    one_event_one_run_then_sigterm(process, sns, report.resources["customer-master"].topic_arn)
+
+
+def one_event_one_run_then_sigterm(
+    process: ManagedProcess, sns: Any, topic_arn: str | None, timeout: float = 30
+) -> str:
+    """Publish a `customer-master.completed` to the listener's upstream topic, wait for its run
+    (with the event's `snapshot_date`), SIGTERM the listener: it exits 0, having said so and
+    created that one run. Returns its output."""
+    assert topic_arn is not None
+    day = f"2026-11-{uuid4().int % 28 + 1:02d}"
+    envelope = make_event("customer-master.completed", {"snapshot_date": day})
+    SnsPublisher(sns, topic_arn).publish(envelope)
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:  # on the server of this test's PREFECT_API_URL
         while not (runs := chain_runs(client, envelope.correlationid)):
             assert time.monotonic() < deadline, process.output()
             time.sleep(0.2)
-    assert runs[0].parameters == {"snapshot_date": "2026-11-20"}
+    assert runs[0].parameters == {"snapshot_date": day}
 
     process.popen.send_signal(signal.SIGTERM)
-    code = process.popen.wait(15)
+    code = process.popen.wait(30)
 
     output = process.output()
     assert code == 0, output
     assert "SIGTERM: finishing what is in flight, taking nothing new" in output
     assert "'runs_created': 1" in output
+    return output
 
 
 def test_run_listener_once_turns_a_waiting_event_into_a_run_without_typer(

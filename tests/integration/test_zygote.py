@@ -5,23 +5,18 @@ and the stack stops it and learns its exit code like any child's."""
 from __future__ import annotations
 
 import os
-import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.orchestration import get_client
+from test_listener_process import one_event_one_run_then_sigterm  # tests/integration: on sys.path
 
-from prefect_federation.chain import chain_runs
 from prefect_federation.declarations import load_federation
 from prefect_federation.local import LocalFederation, quiet_env
 from prefect_federation.local.zygote import ForkedChild
 from prefect_federation.provision import provision
-from prefect_federation.publisher import SnsPublisher
 from prefect_federation.settings import FederationSettings
-from prefect_federation.testing import make_event
 
 pytestmark = pytest.mark.integration
 
@@ -69,22 +64,10 @@ def test_a_forked_listener_uses_its_own_environment_runs_in_its_own_session_and_
     assert os.getpgid(process.pid) == process.pid  # a session of its own: stopped on its own
     assert os.getppid() != process.pid
     assert process.pid != zygote.pid
-    envelope = make_event("customer-master.completed", {"snapshot_date": "2026-11-22"})
-    SnsPublisher(sns, report.resources["customer-master"].topic_arn).publish(envelope)
-    deadline = time.monotonic() + 60
-    with get_client(sync_client=True) as client:  # created on its server, not the zygote's
-        while not (runs := chain_runs(client, envelope.correlationid)):
-            assert time.monotonic() < deadline, process.output()
-            time.sleep(0.2)
-    assert runs[0].parameters == {"snapshot_date": "2026-11-22"}
-
-    process.popen.send_signal(signal.SIGTERM)
-    code = process.popen.wait(30)
-
-    output = process.output()
-    assert code == 0, output
-    assert "SIGTERM: finishing what is in flight, taking nothing new" in output
-    assert "'runs_created': 1" in output
+    # created on its server, not the zygote's; stopped and reported like any child
+    one_event_one_run_then_sigterm(
+        process, sns, report.resources["customer-master"].topic_arn, timeout=60
+    )
     assert zygote.process.alive()  # one listener's end is not the zygote's
 
 
