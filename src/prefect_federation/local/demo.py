@@ -287,7 +287,8 @@ class Demo:
                     raise DemoFailed(
                         f"`prefect deploy --name */{domain}` failed: {exc} (see the deploy log)"
                     ) from None
-                made[domain] = deployment_ids(client, domain)
+                if server in self.embedded:  # recorded for the next run in this home only
+                    made[domain] = deployment_ids(client, domain)
                 done(domain)
         if server in self.embedded:
             DeployRecord(fingerprint=expected, deployments=made).write(record_path)

@@ -3,9 +3,9 @@ forked from it.
 
 Started as five interpreters, the demo's five listeners each import Prefect, prefect-aws, boto3
 and this package (~2 s of CPU each: ~9 s on two cores before the last one polls its queue). The
-zygote (`python -m prefect_federation.local.zygote`) imports all of it once, while the demo
-deploys, and then forks each listener, which runs `prefect-federation listen ...` exactly as the
-console script would, minus the imports: in a session of its own (its own process group), its
+zygote (`python -m prefect_federation.local.zygote`) imports all of it once, while the Prefect
+server boots, and then forks each listener, which runs `prefect-federation listen ...` exactly as
+the console script would, minus the imports: in a session of its own (its own process group), its
 output in its log, its environment (Prefect's settings and logging are read again from it), its
 working directory. The stack records, watches and stops each listener by its pid like any other
 child (`Stack.start(..., zygote=...)`); the zygote reports its exit code, which only a parent

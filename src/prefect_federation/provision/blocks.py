@@ -65,7 +65,6 @@ async def _save_all(
                     archive_bucket=resources.archive_bucket,
                 )
                 blocks.append((domain, topic))
-                saved.append(f"federation-sns-topic/{domain}")
             if resources.queue_url:
                 queue = SqsQueue(
                     credentials=credentials,
@@ -73,7 +72,6 @@ async def _save_all(
                     dead_letter_queue_url=resources.dlq_url,
                 )
                 blocks.append((domain, queue))
-                saved.append(f"federation-sqs-queue/{domain}")
         existing: dict[tuple[str, str], Any] = {}
         for kind in (SnsTopic, SqsQueue):
             await kind.aregister_type_and_schema(client=client)
@@ -81,7 +79,9 @@ async def _save_all(
             for document in await client.read_block_documents_by_type(slug, include_secrets=False):
                 existing[(slug, document.name or "")] = document.id
         for name, block in blocks:
-            await _save(client, block, name, existing.get((block.get_block_type_slug(), name)))
+            slug = block.get_block_type_slug()
+            await _save(client, block, name, existing.get((slug, name)))
+            saved.append(f"{slug}/{name}")
     return saved
 
 
