@@ -290,9 +290,11 @@ class ForkExecutor:
                 self._record_pid(UUID(message["flow_run_id"]), int(message["pid"]))
             elif event == "exited":
                 flow_run_id = UUID(message["flow_run_id"])
-                with self._lock:
-                    self.running.pop(flow_run_id, None)
-                self._after_exit(flow_run_id, int(message["code"]))
+                try:  # still ours until its end is recorded: the poll's orphan recovery skips it
+                    self._after_exit(flow_run_id, int(message["code"]))
+                finally:
+                    with self._lock:
+                        self.running.pop(flow_run_id, None)
         self._ready.set()
 
     def _record_pid(self, flow_run_id: UUID, pid: int) -> None:
