@@ -3,6 +3,8 @@ and the listener over an in-memory queue (the DynamoDB store: tests/integration/
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -294,6 +296,38 @@ def test_a_missed_deadline_alerts_once_across_two_coordinators_and_recovers_once
     one.observe(scoring("south"))
     recovered = one.published[1:] + two.published
     assert [(e.type, e.data["value"]) for e in recovered] == [("reporting.sla.recovered", "south")]
+
+
+class RacyStore(MemoryJoinStore):
+    """Claims as moto decides them: read, a pause in which another request may run, write."""
+
+    def claim_sla(self, instance: Any, what: Any, now: datetime) -> bool:
+        record = self._sla(instance)
+        time.sleep(0.05)
+        if what == "recovered" and (record.missed_at is None or record.recovered_at):
+            return False
+        if what == "missed" and (record.arrived_at or record.missed_at):
+            return False
+        field = "recovered_at" if what == "recovered" else "missed_at"
+        self._slas[instance.item_id] = self._sla(instance).model_copy(update={field: now})
+        return True
+
+
+def test_one_listener_claims_one_recovery_when_an_event_and_its_duplicate_race(
+    clock: Clock,
+) -> None:
+    coordinator = JoinCoordinator(reporting(), RacyStore(), InMemoryPublisher(), clock=clock)
+    clock.now = START + timedelta(hours=1, seconds=5)
+    coordinator.tick()  # north and south missed
+    clock.now += timedelta(hours=1)
+    late = scoring("south")
+    threads = [threading.Thread(target=coordinator.observe, args=(e,)) for e in (late, late)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recovered = [e for e in coordinator.published if e.type == "reporting.sla.recovered"]
+    assert [e.data["value"] for e in recovered] == ["south"]
 
 
 def test_a_listener_of_a_joining_domain_needs_a_store() -> None:

@@ -95,6 +95,7 @@ class JoinCoordinator:
         self.published: list[EventEnvelope] = []
         self._settled: set[str] = set()  # expectation instances this process saw decided
         self._lock = threading.Lock()
+        self._claiming = threading.Lock()
         self._ticker: threading.Thread | None = None
 
     def _subscription(self, join_id: str) -> Subscription:
@@ -192,8 +193,12 @@ class JoinCoordinator:
     def _claim_and_alert(
         self, instance: ExpectationInstance, what: SlaClaim, now: datetime, extra: dict[str, Any]
     ) -> bool:
-        if not self.store.claim_sla(instance, what, now):
-            return False
+        # one claim at a time from this process: DynamoDB decides between processes, but moto
+        # (the embedded default) does not serialize concurrent conditional writes, and a
+        # listener's pool handles a redelivered event and its duplicate at the same moment
+        with self._claiming:
+            if not self.store.claim_sla(instance, what, now):
+                return False
         data = {
             "domain": self.domain.domain,
             "event": instance.event,
