@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,9 @@ class ForkExecutor:
         self.targets: dict[UUID, _Target] = {}  # deployment id -> what to run
         self.pools: set[str] = set()
         self.running: dict[UUID, int] = {}  # flow run id -> child pid
+        # the last runs whose end this executor recorded: a poll that read one of them as
+        # RUNNING just before must not take its dead child for an orphan's
+        self.ended: deque[UUID] = deque(maxlen=1024)
         self.started_count = 0
         self._cancelled: set[UUID] = set()
         self._server: Any = None  # a subprocess.Popen or a ForkedServer
@@ -294,6 +298,7 @@ class ForkExecutor:
                     self._after_exit(flow_run_id, int(message["code"]))
                 finally:
                     with self._lock:
+                        self.ended.append(flow_run_id)
                         self.running.pop(flow_run_id, None)
         self._ready.set()
 

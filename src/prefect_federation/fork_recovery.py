@@ -46,8 +46,8 @@ def process_alive(pid: int) -> bool:
 
 def orphaned(run: Any, now: float, executor: ForkExecutor) -> bool:
     """A run of ours that a fork runner claimed or started, and whose runner is gone."""
-    if run.id in executor.running:
-        return False
+    if run.id in executor.running or run.id in executor.ended:
+        return False  # alive, or ended here after the poll read it
     state = run.state
     if state is None:
         return False

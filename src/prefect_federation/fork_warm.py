@@ -135,8 +135,12 @@ def warm_child() -> None:
     """In a spare child: the engine's client, the log and events workers, the observer."""
     from prefect.context import SyncClientContext
 
+    from prefect_federation.api_retries import retry_when_busy
+
     client_context = SyncClientContext()  # the engine's `get_or_create` takes this one
     client_context.__enter__()
+    with contextlib.suppress(Exception):  # the engine's calls: a busy database's 503 at once
+        retry_when_busy(client_context.client)
     if warm_level() == "client":
         return
     with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from prefect_federation.api_retries import ClientRetries, retry_when_busy
 from prefect_federation.errors import (
     DeploymentNotFound,
     ParameterSchemaError,
@@ -141,10 +142,11 @@ class PrefectLauncher:
 
             client = get_client(sync_client=True)
             client.__enter__()
+            retry_when_busy(client)  # a busy database's 503: again at once, not in 2 s
         self.client = client
         self.cache_seconds = cache_seconds
         self.emit_events = emit_events
-        self._retries = _RetryBound(client_retries)
+        self._retries = ClientRetries(client_retries)
         self._deployments: dict[str, tuple[float, DeploymentResponse]] = {}
         self._lock = threading.Lock()
 
@@ -268,46 +270,6 @@ class PrefectLauncher:
         if self.emit_events:
             _record_received_event(request, started)
         return started
-
-
-class _RetryBound:
-    """Bound the Prefect client's own retries on the listener's hot path.
-
-    The client retries a 503 or a dropped connection up to `PREFECT_CLIENT_MAX_RETRIES` times
-    (5: ~62 s of sleeping) inside one call, so one message could hold its batch for a minute
-    while the listener's own back-off (which leaves the message queued) never got a say. The
-    override is built once (building settings costs ~0.25 s) and entered per call (~1 ms).
-    """
-
-    def __init__(self, retries: int | None) -> None:
-        if retries is None:
-            return
-        import prefect.context
-        from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
-
-        current = prefect.context.get_settings_context()
-        self._profile = current.profile
-        self._settings = current.settings.copy_with_update(
-            updates={PREFECT_CLIENT_MAX_RETRIES: retries}
-        )
-        self._local = threading.local()
-
-    def __enter__(self) -> None:
-        if not hasattr(self, "_settings"):
-            return
-        import prefect.context
-
-        context = prefect.context.SettingsContext(profile=self._profile, settings=self._settings)
-        stack = getattr(self._local, "stack", None)
-        if stack is None:
-            stack = self._local.stack = []
-        stack.append(context)
-        context.__enter__()
-
-    def __exit__(self, *exc_info: object) -> None:
-        if not hasattr(self, "_settings"):
-            return
-        self._local.stack.pop().__exit__(*exc_info)
 
 
 def flow_run_ui_url(flow_run_id: UUID) -> str | None:
