@@ -11,7 +11,9 @@ dead-lettered).
 Beside it, on the same server in the same run: **Prefect alone**, N runs of the same deployment
 created with `create_flow_run_from_deployment` from as many threads as the listeners handle
 messages at once (`concurrency` x listeners), rated the same way; ours is printed as a ratio to
-it. What each listener asked the Prefect API is counted per endpoint (bench/request_counter:
+it. Then once more with those clients retrying a busy database's 503 as the listener's client
+does (`api_retries`): Prefect's client sleeps 2 s after each 503, so on SQLite the first baseline
+is mostly the client's sleeping, the second the server's capacity. What each listener asked the Prefect API is counted per endpoint (bench/request_counter:
 REST calls and emitted events) and reported per run, with the server's `database is locked`
 log lines during each phase.
 
@@ -63,10 +65,16 @@ COUNTER = Path(__file__).resolve().parent / "request_counter"
 LOCKED = "database is locked"
 
 
-def prefect_alone(fed: BenchFederation, n: int, threads: int) -> dict[str, Any]:
+def prefect_alone(
+    fed: BenchFederation, n: int, threads: int, quick_503: bool = False
+) -> dict[str, Any]:
     """n runs of the bench's deployment, created directly from `threads` threads (a client
-    each); the rate as for the listener: (n - 1) / (last created - first created)."""
+    each); the rate as for the listener: (n - 1) / (last created - first created).
+    `quick_503`: the clients get the listener's retries of a busy database's 503
+    (`api_retries.retry_when_busy`), to tell what is the listener's from what is the client's."""
     from prefect.client.orchestration import SyncPrefectClient
+
+    from prefect_federation.api_retries import retry_when_busy
 
     with fed.prefect_client() as client:
         deployment_id = client.read_deployment_by_name(DEPLOYMENT).id
@@ -78,6 +86,8 @@ def prefect_alone(fed: BenchFederation, n: int, threads: int) -> dict[str, Any]:
         if client is None:
             client = local.client = SyncPrefectClient(fed.api_url)
             client.__enter__()
+            if quick_503:
+                retry_when_busy(client)
             clients.append(client)
         try:
             run = client.create_flow_run_from_deployment(
@@ -193,6 +203,9 @@ def one_configuration(
             alone["database_locked"] = (
                 fed.server.output().count(LOCKED) - locked_before - locked_ours
             )
+            locked_before = fed.server.output().count(LOCKED)
+            alone_quick = prefect_alone(fed, n, concurrency, quick_503=True)
+            alone_quick["database_locked"] = fed.server.output().count(LOCKED) - locked_before
         stats = [listener_stats(p) for p in processes]
         queue_left = sum(fed.depth(fed.queue_url))
         dlq = sum(fed.depth(fed.dlq_url))
@@ -226,6 +239,7 @@ def one_configuration(
         "requests_per_run": {k: round(v / max(1, len(runs)), 2) for k, v in requests.items()},
         "database_locked": locked_ours,
         "prefect_alone": alone,
+        "prefect_alone_quick_503": alone_quick,
         "stack_timings_s": fed.timings,
     }
 
@@ -281,6 +295,19 @@ def run(options: Options) -> Result:
                 f"{m['rate']:.2f} / {alone['rate']:.2f} runs/s",
             )
         )
+        quick = m.get("prefect_alone_quick_503")
+        if quick:
+            result.figures.append(
+                Figure(
+                    "  Prefect alone, its clients retrying 503s as the listener's do",
+                    "/s",
+                    [quick["rate"]],
+                    (),
+                    f"'database is locked' {quick['database_locked']}; ratio ours / this "
+                    f"{m['rate'] / quick['rate'] if quick['rate'] else 0:.2f} x",
+                    n=quick["events"],
+                )
+            )
         per_run_requests = ", ".join(
             f"{key} {count}" for key, count in sorted(m["requests_per_run"].items())
         )
