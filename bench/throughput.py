@@ -13,9 +13,9 @@ created with `create_flow_run_from_deployment` from as many threads as the liste
 messages at once (`concurrency` x listeners), rated the same way; ours is printed as a ratio to
 it. Then once more with those clients retrying a busy database's 503 as the listener's client
 does (`api_retries`): Prefect's client sleeps 2 s after each 503, so on SQLite the first baseline
-is mostly the client's sleeping, the second the server's capacity. What each listener asked the Prefect API is counted per endpoint (bench/request_counter:
-REST calls and emitted events) and reported per run, with the server's `database is locked`
-log lines during each phase.
+is mostly the client's sleeping, the second the server's capacity. What each listener asked
+the Prefect API is counted per endpoint (bench/request_counter: REST calls and emitted events)
+and reported per run, with the server's `database is locked` log lines during each phase.
 
 Configurations: the Prefect server on SQLite with one listener, and on PostgreSQL with 1 and 2
 listeners on the one queue (a fresh stack and database each, dropped after). `--quick`: SQLite.
