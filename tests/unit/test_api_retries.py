@@ -87,34 +87,46 @@ def busy_api() -> Iterator[str]:
         server.server_close()
 
 
-def test_a_prefect_client_gets_past_a_busy_database_without_its_2_s_sleep(busy_api: str) -> None:
+@pytest.fixture
+def client_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """What the Prefect client's retry loop sleeps, recorded instead of slept."""
+    import prefect.client.base
+
+    slept: list[float] = []
+    monkeypatch.setattr(prefect.client.base.time, "sleep", slept.append)
+    return slept
+
+
+def test_a_prefect_client_gets_past_a_busy_database_without_its_2_s_sleep(
+    busy_api: str, client_sleeps: list[float]
+) -> None:
     _Busy.busy = 2
     with SyncPrefectClient(busy_api) as client:
         transport = retry_when_busy(client)
         assert retry_when_busy(client) is transport  # once per client
-        started = time.monotonic()
         with ClientRetries(0)():
             client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
-        took = time.monotonic() - started
 
     assert len(_Busy.seen) == 3
     assert transport.retried == 2
-    assert took < 1.0  # Prefect's own first retry alone sleeps ~2 s
+    assert client_sleeps == []  # the client never saw a 503
 
 
 def test_without_it_the_prefect_client_sleeps_2_s_after_a_503_even_with_no_retries_left(
-    busy_api: str,
+    busy_api: str, client_sleeps: list[float]
 ) -> None:
     """Why the transport exists: Prefect's loop sleeps after its last attempt, too."""
     _Busy.busy = 1
-    with SyncPrefectClient(busy_api) as client, ClientRetries(0)():
-        started = time.monotonic()
-        with pytest.raises(httpx.HTTPStatusError):
-            client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
-        took = time.monotonic() - started
+    with (
+        SyncPrefectClient(busy_api) as client,
+        ClientRetries(0)(),
+        pytest.raises(httpx.HTTPStatusError),
+    ):
+        client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
 
     assert len(_Busy.seen) == 1
-    assert took > 1.0
+    assert len(client_sleeps) == 1
+    assert client_sleeps[0] > 1.0  # 2 s, jittered
 
 
 def test_the_listeners_own_client_retries_a_busy_database_and_a_given_one_is_left_alone(
