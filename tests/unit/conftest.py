@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from prefect_federation.declarations import DomainDeclaration, Federation, build_federation
 from prefect_federation.testing import InMemoryQueueAdmin
 
+from .busy_api import BusyApi, busy_api_server
 from .queue_fakes import PREFIX, Clock
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -93,3 +94,10 @@ def admin(clock: Clock) -> InMemoryQueueAdmin:
     admin.create_queue(f"{PREFIX}scoring-inbox")
     admin.create_queue(f"{PREFIX}scoring-inbox-dlq")
     return admin
+
+
+@pytest.fixture
+def busy_api() -> Iterator[BusyApi]:
+    """A 'Prefect API' that answers 503 while its database is busy (tests/unit/busy_api.py)."""
+    with busy_api_server() as api:
+        yield api

@@ -3,16 +3,13 @@ retries, which sleep 2 s after every retryable answer (after the last one too)."
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
 
 from prefect_federation.api_retries import BusyRetryTransport, ClientRetries, retry_when_busy
+
+from .busy_api import BusyApi
 
 
 class Answers(httpx.BaseTransport):
@@ -55,38 +52,6 @@ def test_after_its_quick_retries_the_503_goes_up_and_other_answers_at_once() -> 
     assert [r.url.path for r in inner.requests] == ["/a", "/a", "/a", "/b", "/c"]
 
 
-class _Busy(BaseHTTPRequestHandler):
-    """A 'Prefect API' whose database is busy for the first `busy` requests."""
-
-    busy = 0
-    seen: list[float] = []
-
-    def do_GET(self) -> None:
-        type(self).seen.append(time.monotonic())
-        busy = len(type(self).seen) <= type(self).busy
-        body = b"{}" if not busy else b""
-        self.send_response(503 if busy else 200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
-@pytest.fixture
-def busy_api() -> Iterator[str]:
-    _Busy.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def client_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """What the Prefect client's retry loop sleeps, recorded instead of slept."""
@@ -98,47 +63,47 @@ def client_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def test_a_prefect_client_gets_past_a_busy_database_without_its_2_s_sleep(
-    busy_api: str, client_sleeps: list[float]
+    busy_api: BusyApi, client_sleeps: list[float]
 ) -> None:
-    _Busy.busy = 2
-    with SyncPrefectClient(busy_api) as client:
+    busy_api.busy = 2
+    with SyncPrefectClient(busy_api.url) as client:
         transport = retry_when_busy(client)
         assert retry_when_busy(client) is transport  # once per client
         with ClientRetries(0)():
             client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
 
-    assert len(_Busy.seen) == 3
+    assert len(busy_api.seen) == 3
     assert transport.retried == 2
     assert client_sleeps == []  # the client never saw a 503
 
 
 def test_without_it_the_prefect_client_sleeps_2_s_after_a_503_even_with_no_retries_left(
-    busy_api: str, client_sleeps: list[float]
+    busy_api: BusyApi, client_sleeps: list[float]
 ) -> None:
     """Why the transport exists: Prefect's loop sleeps after its last attempt, too."""
-    _Busy.busy = 1
+    busy_api.busy = 1
     with (
-        SyncPrefectClient(busy_api) as client,
+        SyncPrefectClient(busy_api.url) as client,
         ClientRetries(0)(),
         pytest.raises(httpx.HTTPStatusError),
     ):
         client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
 
-    assert len(_Busy.seen) == 1
+    assert len(busy_api.seen) == 1
     assert len(client_sleeps) == 1
     assert client_sleeps[0] > 1.0  # 2 s, jittered
 
 
 def test_the_listeners_own_client_retries_a_busy_database_and_a_given_one_is_left_alone(
-    busy_api: str,
+    busy_api: BusyApi,
 ) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from prefect_federation.listener.launcher import PrefectLauncher
 
-    with temporary_settings(updates={PREFECT_API_URL: busy_api}):
+    with temporary_settings(updates={PREFECT_API_URL: busy_api.url}):
         own = PrefectLauncher(emit_events=False)
-    given = SyncPrefectClient(busy_api)
+    given = SyncPrefectClient(busy_api.url)
     try:
         assert isinstance(own.client._client._transport, BusyRetryTransport)
         assert not isinstance(given._client._transport, BusyRetryTransport)
