@@ -64,8 +64,8 @@ def follow(process: Any, timeout: float) -> list[tuple[float, float | None, str]
         time.sleep(0.05)
 
 
-def one_run(stack: Stack, home: Path, demo_home: Path) -> dict[str, Any]:
-    """One `demo --once` in `demo_home`; its printed stages, start-up offset, wall time, lines."""
+def demo_command(home: Path) -> tuple[str, dict[str, str]]:
+    """The CLI and the environment of a demo that starts its own moto and Prefect servers."""
     cli = str(Path(sys.executable).with_name("prefect-federation"))
     env = quiet_env({"PREFECT_HOME": str(home / "client")})
     for name in (
@@ -75,6 +75,12 @@ def one_run(stack: Stack, home: Path, demo_home: Path) -> dict[str, Any]:
         "PREFECT_API_DATABASE_CONNECTION_URL",
     ):
         env.pop(name, None)  # the demo starts its own moto server and Prefect server
+    return cli, env
+
+
+def one_run(stack: Stack, home: Path, demo_home: Path) -> dict[str, Any]:
+    """One `demo --once` in `demo_home`; its printed stages, start-up offset, wall time, lines."""
+    cli, env = demo_command(home)
     load_before = os.getloadavg()[0]
     started = time.monotonic()
     process = stack.start(

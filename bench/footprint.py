@@ -4,18 +4,25 @@ The whole stack as in e2e_latency (moto server, `prefect server start` on SQLite
 domain's listener and runner). A few events go through first, so every process has done its work
 once (imports, caches, a flow run); then, idle, PSS (from /proc/<pid>/smaps_rollup, summed over
 each process group) and CPU time (/proc/<pid>/stat) are sampled every 5 s for 30 s.
+
+Then the demo's five domains (`demo`, not `--once`), idle once its chain has completed: each
+listener and its runner were forked from one warm parent (the zygote), so what they share is
+counted once; per domain: its group's PSS plus a fifth of the parent's (not with `--quick`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from prefect_federation.local import ManagedProcess, Stack
+from prefect_federation.local.reaper import group_members
 
 from .common import (
     POOL,
+    ROOT,
     BenchFederation,
     Figure,
     Options,
@@ -25,7 +32,9 @@ from .common import (
     bench_home,
     groups_cpu_seconds,
     groups_pss_mib,
+    pss_kib,
 )
+from .demo_startup import demo_command
 from .e2e_latency import one_event
 from .runners import RUNNERS, RunnerContext
 
@@ -54,6 +63,62 @@ def sample_window(
             cpu[group] = used
         last = now
     return found
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def demo_domains(home: Path, settle: float = 8.0) -> dict[str, Any]:
+    """The demo's listener groups (listener, fork server, spare child) and their warm parent,
+    idle after the chain: PSS in MiB."""
+    cli, env = demo_command(home)
+    with Stack(home / "bench") as stack:
+        process = stack.start("demo", [cli, "demo", "--home", str(home / "demo")], env, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 300
+            while "the stack stays up" not in process.output():
+                if not process.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"the demo did not come up:\n{process.tail(15)}")
+                time.sleep(0.5)
+            time.sleep(settle)
+            zygotes = [
+                pid
+                for pid in _descendants(process.pid)
+                if b"prefect_federation.local.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ]
+            if not zygotes:
+                raise RuntimeError("the demo's listeners were not forked from a warm parent")
+            parent = zygotes[0]
+            groups = {
+                child: [pss_kib(m) / 1024 for m in group_members(child)]
+                for child in _children(parent)
+                if child in group_members(child)  # a listener leads its own group
+            }
+            parent_mib = pss_kib(parent) / 1024
+        finally:
+            process.stop(grace=60)  # the demo stops its own processes on SIGTERM
+            Stack(home / "demo").stop()
+    per_domain = [sum(g) + parent_mib / max(1, len(groups)) for g in groups.values()]
+    return {"groups_mib": list(groups.values()), "parent_mib": parent_mib, "per_domain": per_domain}
 
 
 def run(options: Options) -> Result:
@@ -117,6 +182,21 @@ def run(options: Options) -> Result:
     result.notes.append(
         f"footprint: runner = {runner.description}; after 3 events, idle {window:.0f}s"
     )
+    if not options.quick:
+        with bench_home(f"{NAME}-demo", options) as home:
+            demo = demo_domains(home)
+        result.raw["demo"] = demo
+        result.figures.append(
+            Figure(
+                "PSS per domain of the demo: listener + runner + its share of their warm parent",
+                "MiB",
+                demo["per_domain"],
+                (Target("max", "<=", 120),),
+                f"{len(demo['per_domain'])} domains; groups "
+                + ", ".join(f"{sum(g):.0f}" for g in demo["groups_mib"])
+                + f" MiB, parent {demo['parent_mib']:.0f} MiB",
+            )
+        )
     return result
 
 

@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parent = os.environ.pop(PARENT_PID_ENV, None)
     if parent and parent.isdigit():
         die_with_parent(int(parent))
+    from prefect_federation.tls_contexts import share_client_tls_contexts
+
+    share_client_tls_contexts()  # a fresh interpreter's (one forked has the listener's)
     flows, failed = _preload(specs)
     _warm_imports()
     gc.freeze()  # what is imported now stays shared with the children (no copy on collection)

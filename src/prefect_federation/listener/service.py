@@ -88,7 +88,9 @@ def run_listener(
         serve,
         write_ready_file,
     )
+    from prefect_federation.tls_contexts import share_client_tls_contexts
 
+    share_client_tls_contexts()  # one TLS context for this process's and its runner's clients
     launcher = PrefectLauncher(
         emit_events=listener_settings.record_events,
         client_retries=listener_settings.prefect_client_retries,

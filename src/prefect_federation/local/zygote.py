@@ -87,6 +87,12 @@ def _preimport() -> None:
     from prefect_federation.aws import warm_service_models
 
     warm_service_models(SERVICES)
+    with contextlib.suppress(Exception):  # one TLS context for every listener's clients
+        import certifi
+
+        from prefect_federation.tls_contexts import share_client_tls_contexts
+
+        share_client_tls_contexts().create_default_context(cafile=certifi.where())
 
 
 def _child(command: dict[str, Any]) -> int:  # pragma: no cover - runs in the forked listener
