@@ -51,6 +51,8 @@ class BusyRetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
+        if not isinstance(request.stream, httpx.ByteStream):
+            return response  # a streamed body cannot be sent again
         for delay in self.delays:
             if response.status_code != 503:
                 break

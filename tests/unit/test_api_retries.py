@@ -52,6 +52,17 @@ def test_after_its_quick_retries_the_503_goes_up_and_other_answers_at_once() -> 
     assert [r.url.path for r in inner.requests] == ["/a", "/a", "/a", "/b", "/c"]
 
 
+def test_a_streamed_body_is_not_sent_again() -> None:
+    inner = Answers(503, 201)
+    transport = BusyRetryTransport(inner, delays=(0.0,), sleep=lambda _: None)
+
+    with httpx.Client(transport=transport) as client:
+        response = client.post("http://api/logs", content=iter([b"a", b"b"]))
+
+    assert response.status_code == 503  # up to the client, which knows what it sent
+    assert len(inner.requests) == 1
+
+
 @pytest.fixture
 def client_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """What the Prefect client's retry loop sleeps, recorded instead of slept."""
