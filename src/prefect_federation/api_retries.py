@@ -101,9 +101,6 @@ class ClientRetries:
         )
         self._local = threading.local()
 
-    def __call__(self) -> ClientRetries:
-        return self
-
     def __enter__(self) -> None:
         if self.retries is None:
             return

@@ -80,7 +80,7 @@ def test_a_prefect_client_gets_past_a_busy_database_without_its_2_s_sleep(
     with SyncPrefectClient(busy_api.url) as client:
         transport = retry_when_busy(client)
         assert retry_when_busy(client) is transport  # once per client
-        with ClientRetries(0)():
+        with ClientRetries(0):
             client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
 
     assert len(busy_api.seen) == 3
@@ -95,7 +95,7 @@ def test_without_it_the_prefect_client_sleeps_2_s_after_a_503_even_with_no_retri
     busy_api.busy = 1
     with (
         SyncPrefectClient(busy_api.url) as client,
-        ClientRetries(0)(),
+        ClientRetries(0),
         pytest.raises(httpx.HTTPStatusError),
     ):
         client.request("GET", "/work_pools/x")  # type: ignore[arg-type]
