@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_federation.local import ManagedProcess, Stack
-from prefect_federation.local.reaper import group_members
+from prefect_federation.local.reaper import group_members, live_processes
 
 from .common import (
     POOL,
@@ -65,25 +65,16 @@ def sample_window(
     return found
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, from one reading of /proc."""
+    children: dict[int, list[int]] = {}
+    for child, parent, _ in live_processes():
+        children.setdefault(parent, []).append(child)
     found, todo = [], [pid]
     while todo:
-        for child in _children(todo.pop()):
-            found.append(child)
-            todo.append(child)
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
     return found
 
 
@@ -108,10 +99,11 @@ def demo_domains(home: Path, settle: float = 8.0) -> dict[str, Any]:
             if not zygotes:
                 raise RuntimeError("the demo's listeners were not forked from a warm parent")
             parent = zygotes[0]
+            leaders = [  # a listener leads its own group: it, its fork server, its spare child
+                pid for pid, ppid, group in live_processes() if ppid == parent and group == pid
+            ]
             groups = {
-                child: [pss_kib(m) / 1024 for m in group_members(child)]
-                for child in _children(parent)
-                if child in group_members(child)  # a listener leads its own group
+                leader: [pss_kib(m) / 1024 for m in group_members(leader)] for leader in leaders
             }
             parent_mib = pss_kib(parent) / 1024
         finally:

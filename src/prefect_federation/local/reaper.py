@@ -28,17 +28,26 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from prefect_federation.parent_death import die_with_parent
 
-__all__ = ["Reaper", "die_with_parent", "group_alive", "group_members", "main", "stop_groups"]
+__all__ = [
+    "Reaper",
+    "die_with_parent",
+    "group_alive",
+    "group_members",
+    "live_processes",
+    "main",
+    "stop_groups",
+]
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of group `pgid` (zombies do not count); Linux (/proc) only."""
-    members = []
+def live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of each live process (zombies do not count); Linux
+    (/proc) only."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -46,9 +55,13 @@ def group_members(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
+        if fields[0] not in ("Z", "X"):
+            yield int(entry.name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of group `pgid` (zombies do not count); Linux (/proc) only."""
+    return [pid for pid, _, group in live_processes() if group == pgid]
 
 
 def group_alive(pgid: int) -> bool:
