@@ -8,6 +8,7 @@ Prefect and prefect-aws, to load it.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CLIENT_CONFIG",
+    "LazyAwsClient",
     "aws_client",
     "credentials_or_environment",
     "load_aws_credentials",
@@ -72,6 +74,39 @@ def aws_client(credentials: AwsCredentials | None, service: str) -> Any:
     session: Any = credentials.get_boto3_session()
     _share_loader(session)
     return session.client(service_name=service, **params)
+
+
+class LazyAwsClient:
+    """`aws_client(credentials, service)`, made on first use instead of now.
+
+    A boto3 client parses its service's model when it is made: S3's costs a listener ~7 MiB
+    and ~0.1 s, for skip records that a domain which never pauses with `skip` never writes.
+    The credentials are read now (a block that cannot be loaded fails at start, not at first
+    use); only the client waits. Any attribute (a call: `put_object`, `list_objects_v2`, ...)
+    makes it, once, whichever thread asks first.
+    """
+
+    def __init__(self, credentials: AwsCredentials | None, service: str) -> None:
+        self.credentials = credentials
+        self.service = service
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def made(self) -> bool:
+        return self._client is not None
+
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = aws_client(self.credentials, self.service)
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not the client's: copy, pickle and the like ask for these
+            raise AttributeError(name)
+        return getattr(self.client(), name)
 
 
 _loader: Any = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from prefect_aws import AwsCredentials
@@ -100,3 +101,36 @@ def test_a_session_with_its_own_model_path_keeps_its_own_loader(
     own = aws.aws_client(_credentials(), "sns")._loader
 
     assert own is not shared
+
+
+def test_a_lazy_client_is_made_on_first_use_once_for_every_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[str] = []
+    real = aws.aws_client
+
+    def counting(credentials: AwsCredentials | None, service: str) -> object:
+        made.append(service)
+        return real(credentials, service)
+
+    monkeypatch.setattr(aws, "aws_client", counting)
+    lazy = aws.LazyAwsClient(_credentials(), "s3")
+    assert not lazy.made  # nothing parsed yet
+    assert made == []
+
+    names: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: names.append(lazy.meta.service_model.service_name))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert made == ["s3"]
+    assert lazy.made
+    assert names == ["s3"] * 8
+    assert lazy.meta.region_name == "us-east-1"  # the block's region, read when it was made
+    with pytest.raises(AttributeError):
+        lazy._no_such_private_name  # noqa: B018  (private names are not the client's)

@@ -164,14 +164,15 @@ def run_listener(
 def _gate(declaration: Any, settings: Any, listener_settings: Any, client: Any) -> Any:
     """Pause (the domain's Prefect Variable), backpressure and skip records (the archive)."""
     from prefect_federation.archive import default_archive_bucket
-    from prefect_federation.aws import aws_client, credentials_or_environment
+    from prefect_federation.aws import LazyAwsClient, credentials_or_environment
     from prefect_federation.listener.capacity import CapacityGate, PrefectCapacityProbe
     from prefect_federation.listener.gate import Gate
     from prefect_federation.listener.pause import PauseReader, read_pause_state
     from prefect_federation.listener.skipped import SkipRecords
 
     bucket = listener_settings.archive_bucket or default_archive_bucket(settings.name_prefix)
-    s3 = aws_client(credentials_or_environment(settings.aws_credentials_block), "s3")
+    # made when a `skip` pause first records an event (most listeners never need it)
+    s3 = LazyAwsClient(credentials_or_environment(settings.aws_credentials_block), "s3")
     capacity = None
     if listener_settings.backpressure:
         capacity = CapacityGate(
