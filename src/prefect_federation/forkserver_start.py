@@ -77,7 +77,11 @@ def start_fork_server(
     if os.environ.get(WARM_ENV, "full") not in ("full", "client"):
         raise ConfigError(f"{WARM_ENV} must be `full` or `client`, not {os.environ[WARM_ENV]!r}")
     if mode == "fork" and hasattr(os, "fork") and threading.active_count() == 1:
-        return _forked(specs, api_url, log_path, parent_death)
+        from prefect_federation.forkserver import engine_imports
+
+        engine_imports()  # here, before the fork: shared with the server, not dirtied by it
+        if threading.active_count() == 1:  # (an import that started a thread: not safe)
+            return _forked(specs, api_url, log_path, parent_death)
     env = {**os.environ, "PREFECT_API_URL": api_url}
     if parent_death:
         env[PARENT_PID_ENV] = str(os.getpid())
