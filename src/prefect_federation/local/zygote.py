@@ -84,6 +84,9 @@ def _preimport() -> None:
 
     for name in PREIMPORTS:
         importlib.import_module(name)
+    from prefect_federation.forkserver import engine_imports
+
+    engine_imports()  # what each listener imports before it forks its fork server: once, here
     from prefect_federation.aws import warm_service_models
 
     warm_service_models(SERVICES)
