@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_federation.local import ManagedProcess, Stack
-from prefect_federation.local.reaper import group_members, live_processes
+from prefect_federation.local.reaper import live_processes
 
 from .common import (
     POOL,
@@ -65,10 +65,10 @@ def sample_window(
     return found
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every live process below `pid`, from one reading of /proc."""
+def _descendants(pid: int, processes: list[tuple[int, int, int]]) -> list[int]:
+    """Every process below `pid`, in `processes` (`live_processes()`, read once)."""
     children: dict[int, list[int]] = {}
-    for child, parent, _ in live_processes():
+    for child, parent, _ in processes:
         children.setdefault(parent, []).append(child)
     found, todo = [], [pid]
     while todo:
@@ -91,19 +91,21 @@ def demo_domains(home: Path, settle: float = 8.0) -> dict[str, Any]:
                     raise RuntimeError(f"the demo did not come up:\n{process.tail(15)}")
                 time.sleep(0.5)
             time.sleep(settle)
+            processes = list(live_processes())  # one reading of /proc for all that follows
             zygotes = [
                 pid
-                for pid in _descendants(process.pid)
+                for pid in _descendants(process.pid, processes)
                 if b"prefect_federation.local.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes()
             ]
             if not zygotes:
                 raise RuntimeError("the demo's listeners were not forked from a warm parent")
             parent = zygotes[0]
             leaders = [  # a listener leads its own group: it, its fork server, its spare child
-                pid for pid, ppid, group in live_processes() if ppid == parent and group == pid
+                pid for pid, ppid, group in processes if ppid == parent and group == pid
             ]
             groups = {
-                leader: [pss_kib(m) / 1024 for m in group_members(leader)] for leader in leaders
+                leader: [pss_kib(pid) / 1024 for pid, _, group in processes if group == leader]
+                for leader in leaders
             }
             parent_mib = pss_kib(parent) / 1024
         finally:
