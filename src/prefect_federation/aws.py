@@ -113,7 +113,7 @@ _loader: Any = None
 
 
 def _share_loader(session: Any) -> None:
-    """One botocore data loader for every session of this process.
+    """One botocore data loader and one endpoint resolver for every session of this process.
 
     Each `AwsCredentials.get_boto3_session()` is a new botocore session with a loader of its
     own, which parses the service's model and endpoint rules again (~0.1-0.3 s of CPU per client,
@@ -131,6 +131,11 @@ def _share_loader(session: Any) -> None:
         _loader = core.get_component("data_loader")
     else:
         core.register_component("data_loader", _loader)
+    register = getattr(core, "_register_internal_component", None)
+    if register is not None:  # not the whole endpoints.json in every session: ~7 MiB each
+        from prefect_federation.aws_endpoints import shared_resolver
+
+        register("endpoint_resolver", shared_resolver())
 
 
 def warm_service_models(services: list[str]) -> None:

@@ -3,7 +3,8 @@ credentials block) and handling an event must import neither prefect-aws (only a
 needs it) nor SQLAlchemy (Prefect's server side; its schema validator pulls it in, and the
 server validates an enforced parameter schema anyway). Each costs the listener ~16-21 MiB.
 Nor does it parse S3's model: the listener's S3 client (for `skip` records) is made when it
-first records one; the model costs ~7 MiB.
+first records one; the model costs ~7 MiB. Nor does it keep botocore's whole endpoints.json
+(another ~7 MiB): its clients share one `LeanEndpointResolver`.
 
 Run in a fresh interpreter (the test process has both imported), checked through sys.modules."""
 
@@ -43,6 +44,7 @@ settings = FederationSettings(name_prefix=prefix, declarations=declarations)
 code = run_listener("scoring", settings, once=True, wait_time=2, execute=execute)
 cache = aws._loader.load_service_model.__self__._cache  # botocore's instance_cache
 models = sorted({key[1] for key in cache if key[0] == "load_service_model"})
+models += [key[1] for key in cache if key[1] == "endpoints"]  # the whole file: ~7 MiB
 imported = [m for m in HEAVY if m in sys.modules]
 print(json.dumps({"code": code, "imported": imported, "models": models}))
 """.replace("HEAVY", repr(HEAVY))
