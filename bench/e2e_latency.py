@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prefect_federation.forkserver import SPARE_IDLE_ENV
 from prefect_federation.local import Stack
+from prefect_federation.local.reaper import group_members
 
 from .common import (
     POOL,
@@ -109,7 +111,7 @@ def run(options: Options) -> Result:
     result = Result(NAME)
     with bench_home(NAME, options) as home, Stack(home) as stack:
         fed = BenchFederation(stack, home, pool_type=runner.pool_type).start()
-        fed.start_listener(extra=runner.listener_args)
+        listener = fed.start_listener(extra=runner.listener_args)
         runner.start(stack, RunnerContext(pool=POOL, env=fed.child_env()))
         markers = home / "markers"
         markers.mkdir()
@@ -123,6 +125,19 @@ def run(options: Options) -> Result:
                     warmup = sample
                 else:
                     samples.append(sample)
+        retired: list[dict[str, Any]] = []
+        if runner.name == "fork":  # the first run after an idle spell: its child forked then
+            listener.stop()
+            listener = fed.start_listener(
+                "listener-spare-idle", extra=runner.listener_args, env={SPARE_IDLE_ENV: "2"}
+            )
+            leader = listener.pid
+            with fed.prefect_client() as client:
+                one_event(fed, client, markers, timeout=120)  # warm-up, not counted
+                for _ in range(options.n(6, 2)):
+                    _wait_for(lambda: len(group_members(leader)) == 2, 60, "spare not retired")
+                    time.sleep(random.uniform(0, 2))
+                    retired.append(one_event(fed, client, markers, timeout=120))
         result.raw = {
             "runner": runner.name,
             "runner_description": runner.description,
@@ -130,6 +145,7 @@ def run(options: Options) -> Result:
             "stack_timings_s": fed.timings,
             "warmup": warmup,
             "samples": samples,
+            "samples_spare_retired": retired,
         }
     e2e = [s["e2e"] for s in samples]
     mean_e2e = statistics.fmean(e2e)
@@ -148,7 +164,20 @@ def run(options: Options) -> Result:
         targets = (Target("median", "<=", 0.15),) if key == "publish_to_created" else ()
         note = f"{share:.0f}% ({where}); {summary(values)}"
         result.figures.append(Figure(f"  {label}", "s", values, targets, note))
-    failed = [s for s in samples if s["final_state"] != "COMPLETED"]
+    if retired:
+        values = [s["e2e"] for s in retired]
+        result.figures.append(
+            Figure(
+                "publish -> flow's first line, the spare retired (idle)",
+                "s",
+                values,
+                (),
+                f"{SPARE_IDLE_ENV}=2: no child forked ahead when the event came; "
+                f"{summary(values)}; PENDING -> RUNNING "
+                + summary([s["pending_to_running"] for s in retired]),
+            )
+        )
+    failed = [s for s in samples + retired if s["final_state"] != "COMPLETED"]
     if failed:
         result.notes.append(f"{len(failed)} run(s) did not complete: {failed[0]['final_state']}")
     result.notes.append(

@@ -3,7 +3,9 @@
 The whole stack as in e2e_latency (moto server, `prefect server start` on SQLite, the downstream
 domain's listener and runner). A few events go through first, so every process has done its work
 once (imports, caches, a flow run); then, idle, PSS (from /proc/<pid>/smaps_rollup, summed over
-each process group) and CPU time (/proc/<pid>/stat) are sampled every 5 s for 30 s.
+each process group) and CPU time (/proc/<pid>/stat) are sampled every 5 s for 30 s; then, with
+the fork runner, once more when the idle fork server has retired its spare child (the bench sets
+`PREFECT_FEDERATION_EXECUTOR_SPARE_IDLE` to just past the first window; 300 s by default).
 
 Then the demo's five domains (`demo`, not `--once`), idle once its chain has completed: each
 listener and its runner were forked from one warm parent (the zygote), so what they share is
@@ -17,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prefect_federation.forkserver import SPARE_IDLE_ENV
 from prefect_federation.local import ManagedProcess, Stack
-from prefect_federation.local.reaper import live_processes
+from prefect_federation.local.reaper import group_members, live_processes
 
 from .common import (
     POOL,
@@ -119,9 +122,12 @@ def run(options: Options) -> Result:
     window = 10.0 if options.quick else 30.0
     runner = RUNNERS[options.runner]
     result = Result(NAME)
+    spare_idle = window + 15  # the spare is retired after the first window, before the second
     with bench_home(NAME, options) as home, Stack(home) as stack:
         fed = BenchFederation(stack, home, pool_type=runner.pool_type).start()
-        listener = fed.start_listener(extra=runner.listener_args)
+        listener = fed.start_listener(
+            extra=runner.listener_args, env={SPARE_IDLE_ENV: f"{spare_idle:.0f}"}
+        )
         workers = runner.start(stack, RunnerContext(pool=POOL, env=fed.child_env()))
         markers = home / "markers"
         markers.mkdir()
@@ -140,12 +146,22 @@ def run(options: Options) -> Result:
             "moto server": [fed.moto],
         }
         found = sample_window(groups, window)
+        retired: dict[str, dict[str, list[float]]] = {}
+        if runner.name == "fork":  # idle for longer: the spare retired, two processes left
+            group = [listener, *workers]
+            deadline = time.monotonic() + spare_idle + 30
+            while len(group_members(listener.pid)) > 2 and time.monotonic() < deadline:
+                time.sleep(1)
+            if len(group_members(listener.pid)) == 2:
+                retired = sample_window({"listener + runner, spare retired": group}, window)
         result.raw = {
             "runner": runner.name,
             "runner_description": runner.description,
             "window_s": window,
             "interval_s": INTERVAL,
             "samples": found,
+            "samples_spare_retired": retired,
+            "spare_idle_s": spare_idle,
             "processes": {
                 g: [{"name": p.name, "pid": p.pid} for p in processes]
                 for g, processes in groups.items()
@@ -160,6 +176,16 @@ def run(options: Options) -> Result:
     for group, values in found.items():
         result.figures.append(
             Figure(f"PSS, {group}", "MiB", values["pss"], targets_pss.get(group, ()))
+        )
+    for group, values in retired.items():
+        result.figures.append(
+            Figure(
+                f"PSS, {group}",
+                "MiB",
+                values["pss"],
+                (Target("max", "<=", 120),),
+                f"idle {spare_idle:.0f}s: the spare retired ({SPARE_IDLE_ENV})",
+            )
         )
     for group, values in found.items():
         if group.startswith("domain"):

@@ -182,6 +182,16 @@ class ForkExecutor:
             self._server.stdin.write(json.dumps(message) + "\n")
             self._server.stdin.flush()
 
+    def prepare(self) -> None:
+        """A run may be coming (a receive returned messages): the fork server forks a spare now
+        if it retired its own, so its warm-up overlaps the run's creation. Never raises."""
+        if self._stopping.is_set() or self._server is None or self._server.poll() is not None:
+            return
+        try:
+            self._command({"op": "prepare"})
+        except (OSError, ValueError) as exc:  # the server is gone: `submit` will say so
+            logger.debug("could not ask the fork server for a spare: %s", exc)
+
     def claim(self, flow_run_id: UUID) -> Any:
         """Move the run to PENDING (returns that state); None when someone else has it or it is
         not scheduled.
@@ -387,6 +397,10 @@ class ExecutingLauncher:
     def __init__(self, inner: RunLauncher, executor: ForkExecutor) -> None:
         self.inner = inner
         self.executor = executor
+
+    def prepare(self) -> None:
+        """Messages arrived: the executor warms a child up while their runs are created."""
+        self.executor.prepare()
 
     def start(self, request: RunRequest) -> StartedRun:
         started = self.inner.start(request)

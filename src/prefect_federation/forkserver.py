@@ -5,6 +5,7 @@ single-threaded (forking a process with threads is unsafe), reads commands as JS
 and answers on stdout:
 
     -> {"op": "run", "flow_run_id": "...", "entrypoint": "flows/x.py:fn", "workdir": "/repo"}
+    -> {"op": "prepare"}            (a run is coming: fork a spare now if there is none)
     -> {"op": "cancel", "pid": 123}
     -> {"op": "stop", "kill_after": 2.0}
     <- {"event": "ready", "preloaded": [...], "failed": {...}}
@@ -16,8 +17,10 @@ exactly as `python -m prefect.engine` does, minus the cold start: no interpreter
 `import prefect`, no flow import, no engine import. One child is always forked ahead (the
 *spare*): it has set up its signals and its API client and waits on a pipe for its run, so
 neither the fork nor that set-up is on the run's critical path; the next spare is forked once the
-run is handed over. `run` may carry the flow run as the executor last read it (`flow_run`), which
-saves the child reading it again. Its output goes to stderr so it never mixes with the protocol.
+run is handed over. After `SPARE_IDLE_ENV` seconds without a run the spare is retired, and forked
+again by the next `prepare` or `run`. `run` may carry the flow run as the executor last read it
+(`flow_run`), which saves the child reading it again. Its output goes to stderr so it never
+mixes with the protocol.
 
 Nothing outlives the listener: on `stop`, on end of input (the listener is gone) or on SIGTERM
 (its parent-death signal, set when the listener asked for it) the server terminates the children
@@ -43,7 +46,7 @@ from prefect_federation.fork_warm import warm_child
 from prefect_federation.memory import release_free_memory
 from prefect_federation.parent_death import die_with_parent
 
-__all__ = ["PARENT_PID_ENV", "engine_imports", "main"]
+__all__ = ["PARENT_PID_ENV", "SPARE_IDLE_ENV", "engine_imports", "main", "spare_idle_seconds"]
 
 PARENT_PID_ENV = "PREFECT_FEDERATION_FORKSERVER_PARENT_PID"
 """Set by the executor when it may ask for a parent-death signal: the pid of the listener."""
@@ -54,6 +57,30 @@ then do not compete for the CPU with the run just starting (a run arriving soone
 
 KILL_AFTER = 2.0
 """Seconds between terminating the children (SIGTERM) and killing them, unless `stop` says."""
+
+SPARE_IDLE_ENV = "PREFECT_FEDERATION_EXECUTOR_SPARE_IDLE"
+"""Seconds without a run (or a `prepare`) after which the spare is retired (default 300; 0:
+never). A retired spare is forked again by the next `prepare` (the listener sends one as soon
+as a receive returns messages, so it warms up while the run is being created) or `run`."""
+
+SPARE_IDLE = 300.0
+
+
+def spare_idle_seconds() -> float:
+    """`SPARE_IDLE_ENV` as seconds (ValueError naming it when it is not a number >= 0)."""
+    raw = os.environ.get(SPARE_IDLE_ENV, "").strip()
+    if not raw:
+        return SPARE_IDLE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(
+            f"{SPARE_IDLE_ENV} must be a number of seconds >= 0 (0: never retire), not {raw!r}"
+        )
+    return seconds
+
 
 _terminated = False
 
@@ -248,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()  # what is imported now stays shared with the children (no copy on collection)
     release_free_memory()  # before the first fork: what the children inherit is what is used
     server_pid = os.getpid()
+    spare_idle = spare_idle_seconds()
     spare: tuple[int, int] | None = _spare(flows, server_pid)
+    active_at = time.monotonic()  # the last run or `prepare`: the spare is retired idle
     _send({"event": "ready", "preloaded": [e for e, _ in flows], "failed": failed})
     children: dict[int, str] = {}
     stdin = sys.stdin.fileno()
@@ -260,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         due = spare_due is not None and time.monotonic() >= spare_due
         if open_input and spare is None and due:
             spare, spare_due = _spare(flows, server_pid), None
+        idle = spare_idle and time.monotonic() - active_at >= spare_idle
+        if spare is not None and spare_due is None and idle:
+            os.close(spare[1])  # retired: it reads end of input and exits; the next run or
+            spare = None  # `prepare` forks another (idle PSS ~15 MiB less)
         if _terminated:
             open_input = False
         if not open_input and spare is not None:
@@ -277,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
                 open_input = False
             else:
                 command = json.loads(line)
-                if command.get("op") == "run":
+                if command.get("op") in ("run", "prepare"):
+                    active_at = time.monotonic()
+                if command.get("op") == "prepare":  # a run is coming: warm a spare up now
+                    if spare is None:
+                        spare, spare_due = _spare(flows, server_pid), None
+                elif command.get("op") == "run":
                     if spare is None:
                         spare = _spare(flows, server_pid)
                     spare_due = None

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import IO, Any
 
-from prefect_federation.forkserver import PARENT_PID_ENV
+from prefect_federation.forkserver import PARENT_PID_ENV, spare_idle_seconds
 
 __all__ = ["MODE_ENV", "ForkedServer", "start_fork_server"]
 
@@ -76,6 +76,10 @@ def start_fork_server(
         raise ConfigError(f"{MODE_ENV} must be `fork` or `process`, not {mode!r}")
     if os.environ.get(WARM_ENV, "full") not in ("full", "client"):
         raise ConfigError(f"{WARM_ENV} must be `full` or `client`, not {os.environ[WARM_ENV]!r}")
+    try:
+        spare_idle_seconds()  # the server reads it; a bad value is said here, before it starts
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if mode == "fork" and hasattr(os, "fork") and threading.active_count() == 1:
         from prefect_federation.forkserver import engine_imports
 

@@ -15,8 +15,10 @@ from prefect.states import Cancelling, Pending, Running
 
 from prefect_federation.events import EventEnvelope
 from prefect_federation.executor import ExecutingLauncher, ForkExecutor
+from prefect_federation.forkserver import SPARE_IDLE_ENV
 from prefect_federation.listener.launcher import PrefectLauncher
 from prefect_federation.listener.pipeline import RunRequest
+from prefect_federation.local.reaper import live_processes
 
 pytestmark = pytest.mark.integration
 
@@ -282,3 +284,52 @@ def test_the_runner_is_its_pools_worker_so_the_pool_is_ready(
 
     assert executor.worker_name in [w.name for w in workers]
     assert str(client.read_work_pool(work_pool).status.value) == "READY"
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child, parent, _ in live_processes() if parent == pid]
+
+
+def _wait_until(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.05)
+
+
+def test_an_idle_runner_retires_its_spare_and_runs_the_next_run_once(
+    client: SyncPrefectClient, work_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flow_id = client.create_flow_from_name("probe-count")
+    client.create_deployment(  # one of this test's own: the module's executor does not poll it
+        flow_id=flow_id,
+        name="spare-idle",
+        work_pool_name=work_pool,
+        entrypoint="tests/flows/probe.py:count",
+        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
+    )
+    monkeypatch.setenv(SPARE_IDLE_ENV, "1")
+    runner = ForkExecutor(client, ["probe-count/spare-idle"], log_path=str(tmp_path / "fork.log"))
+    runner.start()
+    try:
+        server = runner._server.pid
+        _wait_until(lambda: _children(server), 10, "no spare was forked ahead")
+        _wait_until(lambda: not _children(server), 10, "the idle spare was not retired")
+
+        executions = tmp_path / "executions.txt"
+        run_id = create_run(client, "probe-count/spare-idle", path=str(executions))
+        assert runner.submit(run_id) is True  # no spare: the run forks its own child
+        run = wait_for_state(client, run_id, {StateType.COMPLETED, StateType.CRASHED}, 60)
+        assert run.state.type == StateType.COMPLETED
+        assert len(executions.read_text().splitlines()) == 1  # executed once
+
+        _wait_until(lambda: not _children(server), 15, "the next spare was not retired")
+        runner.prepare()  # messages arrived: a spare warms up before their runs exist
+        _wait_until(lambda: _children(server), 10, "prepare forked no spare")
+        again = create_run(client, "probe-count/spare-idle", path=str(executions))
+        assert runner.submit(again) is True
+        wait_for_state(client, again, {StateType.COMPLETED}, 60)
+        assert len(executions.read_text().splitlines()) == 2
+    finally:
+        runner.stop(grace=5)

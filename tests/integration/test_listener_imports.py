@@ -2,6 +2,7 @@
 credentials block) and handling an event must import neither prefect-aws (only a named block
 needs it) nor SQLAlchemy (Prefect's server side; its schema validator pulls it in, and the
 server validates an enforced parameter schema anyway). Each costs the listener ~16-21 MiB.
+Nor boto3 (its clients come from botocore's session, which a boto3 session wraps: ~1.6 MiB).
 Nor does it parse S3's model: the listener's S3 client (for `skip` records) is made when it
 first records one; the model costs ~7 MiB. Nor does it keep botocore's whole endpoints.json
 (another ~7 MiB): its clients share one `LeanEndpointResolver`.
@@ -30,7 +31,7 @@ from prefect_federation.testing import make_event
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("prefect_aws", "sqlalchemy")
+HEAVY = ("prefect_aws", "sqlalchemy", "boto3")
 
 SCRIPT = """
 import json, sys

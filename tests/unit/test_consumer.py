@@ -653,3 +653,34 @@ def test_a_failing_delete_is_an_outcome_counted_and_reported_not_a_receive_failu
     assert listener.stats.as_dict()["left"] == 1
     assert listener.stats.received == 1
     assert len(launcher.runs) == 1  # the run exists; the redelivery finds it
+
+
+class PreparingLauncher(RecordingLauncher):
+    """A launcher that can get ready for runs (as the fork executor's warms a child up)."""
+
+    def __init__(self, fails: bool = False) -> None:
+        super().__init__()
+        self.fails = fails
+        self.prepared_before: list[int] = []  # runs requested when each `prepare` came
+
+    def prepare(self) -> None:
+        self.prepared_before.append(len(self.requests))
+        if self.fails:
+            raise OSError("fork server gone")
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_launcher_is_told_to_prepare_once_per_receive_that_returned_messages_before_any_run(
+    make_listener: Callable[..., Listener], fails: bool
+) -> None:
+    queue, launcher = InMemoryQueue(), PreparingLauncher(fails)
+    listener = make_listener(queue, launcher)
+
+    assert listener.poll_once(wait_seconds=0) == []  # nothing received: nothing to prepare
+    queue.put(good_body())
+    queue.put(good_body(id=SAMPLE_ID))
+    results = listener.poll_once(wait_seconds=0)
+
+    assert launcher.prepared_before == [0]  # once, before the first run was asked for
+    assert [r.outcome.action for r in results] == ["ack", "ack"]  # failing to prepare: no harm
+    assert len(launcher.runs) == 2

@@ -58,3 +58,28 @@ def test_the_server_is_forked_after_the_engine_imports_unless_a_thread_appeared(
     assert completed.returncode == 0, completed.stderr
     found = json.loads(completed.stdout.strip().splitlines()[-1])
     assert found == {**expected, "ready": "ready", "code": 0}, completed.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "inf", "nan"])
+def test_a_bad_spare_idle_setting_is_refused_before_the_server_starts(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect_federation.errors import ConfigError
+    from prefect_federation.forkserver import SPARE_IDLE_ENV
+    from prefect_federation.forkserver_start import start_fork_server
+
+    monkeypatch.setenv(SPARE_IDLE_ENV, value)
+
+    with pytest.raises(ConfigError, match=f"{SPARE_IDLE_ENV} must be a number.*{value!r}"):
+        start_fork_server([], "http://127.0.0.1:9/api", None, False)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("", 300.0), ("0", 0.0), (" 45.5 ", 45.5)])
+def test_the_spare_idle_setting_is_read_as_seconds(
+    value: str, seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect_federation.forkserver import SPARE_IDLE_ENV, spare_idle_seconds
+
+    monkeypatch.setenv(SPARE_IDLE_ENV, value)
+
+    assert spare_idle_seconds() == seconds

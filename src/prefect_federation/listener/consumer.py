@@ -239,6 +239,7 @@ class Listener:
         """One receive (long poll) and the handling of what it returned."""
         wait = self.settings.wait_time_seconds if wait_seconds is None else wait_seconds
         messages = self.queue.receive(self.settings.max_messages, wait)
+        self._prepare(messages)
         self._busy.set()
         try:
             results = self.handle_batch(messages)
@@ -330,6 +331,7 @@ class Listener:
         """Hand a batch to the pool; each message is acked or left on its own when done."""
         if not messages:
             return
+        self._prepare(messages)
         keeper = VisibilityKeeper(self.queue, messages, self.visibility_timeout())
         keeper.start()
         remaining = [len(messages)]
@@ -350,6 +352,16 @@ class Listener:
                 future = self._pool.submit(self.handle, message)
                 self._in_flight[future] = started
                 future.add_done_callback(lambda f, m=message: finished(f, m))  # type: ignore[misc]
+
+    def _prepare(self, messages: list[ReceivedMessage]) -> None:
+        """Tell a launcher that can get ready for runs (the fork executor's: a warm child) that
+        some may come; what it does is an optimisation only, so nothing it raises counts."""
+        prepare = getattr(self.launcher, "prepare", None)
+        if messages and callable(prepare):
+            try:
+                prepare()
+            except Exception as exc:
+                logger.debug("launcher could not prepare: %s", exc)
 
     def _announce_ready(self) -> None:
         self.ready.set()
