@@ -128,6 +128,9 @@ def run(options: Options) -> Result:
         retired: list[dict[str, Any]] = []
         if runner.name == "fork":  # the first run after an idle spell: its child forked then
             listener.stop()
+            # the stopped listener's last long poll goes on at the queue until its 20 s are up:
+            # a message published before then can go to it, and waits out its visibility timeout
+            time.sleep(LONG_POLL_SECONDS + 2)
             listener = fed.start_listener(
                 "listener-spare-idle", extra=runner.listener_args, env={SPARE_IDLE_ENV: "2"}
             )

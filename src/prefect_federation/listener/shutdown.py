@@ -3,8 +3,9 @@
 With T = `stop_timeout_seconds` (default 8 s) and a reserve R = min(3 s, T/3), after the first
 signal the listener
 
-1. receives nothing new, at once: a long poll in progress is abandoned (what it would have
-   returned stays in the queue);
+1. receives nothing new, at once: a long poll in progress is abandoned (a message that arrives
+   before that poll's wait is up may still be handed to the abandoned request by SQS: it is
+   delivered again after its visibility timeout, like any message a dead listener received);
 2. lets the batch in flight and the flow runs it executes finish, until T - R;
 3. in the reserve: terminates the flow runs still running (they end Crashed), sends its last
    heartbeat and Prefect's buffered events, as far as time allows;
