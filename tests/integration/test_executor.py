@@ -31,16 +31,18 @@ def client(prefect_api: str) -> Any:
         yield client
 
 
-def deploy(client: SyncPrefectClient, work_pool: str, fn: str, flow_name: str) -> str:
+def deploy(
+    client: SyncPrefectClient, work_pool: str, fn: str, flow_name: str, name: str = "executor-test"
+) -> str:
     flow_id = client.create_flow_from_name(flow_name)
     client.create_deployment(
         flow_id=flow_id,
-        name="executor-test",
+        name=name,
         work_pool_name=work_pool,
         entrypoint=f"tests/flows/probe.py:{fn}",
         pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
     )
-    return f"{flow_name}/executor-test"
+    return f"{flow_name}/{name}"
 
 
 @pytest.fixture(scope="module")
@@ -226,14 +228,8 @@ def test_a_run_claimed_by_a_runner_that_was_killed_is_run_after_restart(
     client: SyncPrefectClient, work_pool: str, tmp_path: Path
 ) -> None:
     counter = tmp_path / "count.txt"
-    flow_id = client.create_flow_from_name("probe-count")
-    client.create_deployment(  # a deployment the module's running executor does not serve
-        flow_id=flow_id,
-        name="restart-test",
-        work_pool_name=work_pool,
-        entrypoint="tests/flows/probe.py:count",
-        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
-    )
+    # a deployment the module's running executor does not serve
+    deploy(client, work_pool, "count", "probe-count", "restart-test")
     run_id = create_run(client, "probe-count/restart-test", path=str(counter))
     # What a runner killed by SIGKILL between its claim and the fork leaves: PENDING, pid gone.
     killed = ForkExecutor(client, [], poll_seconds=3600)
@@ -301,14 +297,8 @@ def _wait_until(condition: Any, timeout: float, what: str) -> None:
 def test_an_idle_runner_retires_its_spare_and_runs_the_next_run_once(
     client: SyncPrefectClient, work_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flow_id = client.create_flow_from_name("probe-count")
-    client.create_deployment(  # one of this test's own: the module's executor does not poll it
-        flow_id=flow_id,
-        name="spare-idle",
-        work_pool_name=work_pool,
-        entrypoint="tests/flows/probe.py:count",
-        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}],
-    )
+    # one of this test's own: the module's executor does not poll it
+    deploy(client, work_pool, "count", "probe-count", "spare-idle")
     monkeypatch.setenv(SPARE_IDLE_ENV, "1")
     runner = ForkExecutor(client, ["probe-count/spare-idle"], log_path=str(tmp_path / "fork.log"))
     runner.start()
