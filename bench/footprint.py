@@ -148,7 +148,7 @@ def run(options: Options) -> Result:
         found = sample_window(groups, window)
         retired: dict[str, dict[str, list[float]]] = {}
         if runner.name == "fork":  # idle for longer: the spare retired, two processes left
-            group = [listener, *workers]
+            group = groups["listener + runner"]
             deadline = time.monotonic() + spare_idle + 30
             while len(group_members(listener.pid)) > 2 and time.monotonic() < deadline:
                 time.sleep(1)

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         if open_input and spare is None and due:
             spare, spare_due = _spare(flows, server_pid), None
         idle = spare_idle and time.monotonic() - active_at >= spare_idle
-        if spare is not None and spare_due is None and idle:
+        if spare is not None and idle:
             os.close(spare[1])  # retired: it reads end of input and exits; the next run or
             spare = None  # `prepare` forks another (idle PSS ~15 MiB less)
         if _terminated:

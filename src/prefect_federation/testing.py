@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,18 @@ __all__ = [
     "make_event",
     "make_event_body",
     "make_sns_notification",
+    "wait_until",
 ]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll `condition` every 50 ms until it is true; AssertionError naming `what` after
+    `timeout` seconds (for tests of processes and queues that change state on their own)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f}s: {what}")
+        time.sleep(0.05)
 
 
 def make_event(event_type: str, data: dict[str, Any] | None = None, **fields: Any) -> EventEnvelope:

@@ -19,6 +19,7 @@ from prefect_federation.forkserver import SPARE_IDLE_ENV
 from prefect_federation.listener.launcher import PrefectLauncher
 from prefect_federation.listener.pipeline import RunRequest
 from prefect_federation.local.reaper import live_processes
+from prefect_federation.testing import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -286,14 +287,6 @@ def _children(pid: int) -> list[int]:
     return [child for child, parent, _ in live_processes() if parent == pid]
 
 
-def _wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(what)
-        time.sleep(0.05)
-
-
 def test_an_idle_runner_retires_its_spare_and_runs_the_next_run_once(
     client: SyncPrefectClient, work_pool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,8 +297,8 @@ def test_an_idle_runner_retires_its_spare_and_runs_the_next_run_once(
     runner.start()
     try:
         server = runner._server.pid
-        _wait_until(lambda: _children(server), 10, "no spare was forked ahead")
-        _wait_until(lambda: not _children(server), 10, "the idle spare was not retired")
+        wait_until(lambda: _children(server), 10, "no spare was forked ahead")
+        wait_until(lambda: not _children(server), 10, "the idle spare was not retired")
 
         executions = tmp_path / "executions.txt"
         run_id = create_run(client, "probe-count/spare-idle", path=str(executions))
@@ -314,9 +307,9 @@ def test_an_idle_runner_retires_its_spare_and_runs_the_next_run_once(
         assert run.state.type == StateType.COMPLETED
         assert len(executions.read_text().splitlines()) == 1  # executed once
 
-        _wait_until(lambda: not _children(server), 15, "the next spare was not retired")
+        wait_until(lambda: not _children(server), 15, "the next spare was not retired")
         runner.prepare()  # messages arrived: a spare warms up before their runs exist
-        _wait_until(lambda: _children(server), 10, "prepare forked no spare")
+        wait_until(lambda: _children(server), 10, "prepare forked no spare")
         again = create_run(client, "probe-count/spare-idle", path=str(executions))
         assert runner.submit(again) is True
         wait_for_state(client, again, {StateType.COMPLETED}, 60)

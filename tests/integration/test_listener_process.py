@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -24,7 +24,7 @@ from prefect_federation.local.reaper import group_members
 from prefect_federation.provision import provision
 from prefect_federation.publisher import SnsPublisher
 from prefect_federation.settings import FederationSettings, ListenerSettings
-from prefect_federation.testing import make_event
+from prefect_federation.testing import make_event, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -132,14 +132,6 @@ def test_a_listener_for_an_unknown_domain_exits_2_naming_it(
 
 
 # -- readiness and stopping --------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.05)
 
 
 def sleeper(seconds: float, path: str) -> None:

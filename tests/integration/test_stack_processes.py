@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from rich.console import Console
 from prefect_federation.local import Stack, quiet_env
 from prefect_federation.local.demo import Demo, DemoFailed
 from prefect_federation.local.reaper import group_members
+from prefect_federation.testing import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -73,14 +74,6 @@ def test_a_long_one(stack):
     (HOME / "started").write_text(str(process.pid))
     time.sleep(600)
 """
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.05)
 
 
 def reapers_of(home: Path) -> list[int]:
