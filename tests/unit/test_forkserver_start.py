@@ -74,7 +74,7 @@ def test_a_bad_spare_idle_setting_is_refused_before_the_server_starts(
         start_fork_server([], "http://127.0.0.1:9/api", None, False)
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("", 300.0), ("0", 0.0), (" 45.5 ", 45.5)])
+@pytest.mark.parametrize(("value", "seconds"), [("", 20.0), ("0", 0.0), (" 45.5 ", 45.5)])
 def test_the_spare_idle_setting_is_read_as_seconds(
     value: str, seconds: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
