@@ -264,6 +264,12 @@ class ForkExecutor:
 
     # -- runs a dead runner left behind (fork_recovery) ---------------------------------------
 
+    def has_or_had(self, flow_run_id: UUID) -> bool:
+        """The run is running here, or ended here lately (read under the lock: the server's
+        reader thread appends to `ended` while a poll looks through it)."""
+        with self._lock:
+            return flow_run_id in self.running or flow_run_id in self.ended
+
     def recover_orphans(self) -> list[UUID]:
         """Schedule again the runs a dead runner claimed but never started; mark CRASHED the
         runs whose forked process died with its runner. Returns the runs recovered."""

@@ -46,7 +46,7 @@ def process_alive(pid: int) -> bool:
 
 def orphaned(run: Any, now: float, executor: ForkExecutor) -> bool:
     """A run of ours that a fork runner claimed or started, and whose runner is gone."""
-    if run.id in executor.running or run.id in executor.ended:
+    if executor.has_or_had(run.id):
         return False  # alive, or ended here after the poll read it
     state = run.state
     if state is None:

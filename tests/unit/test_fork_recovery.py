@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from types import SimpleNamespace
@@ -11,6 +12,7 @@ from uuid import uuid4
 
 from prefect.states import Pending, Running
 
+from prefect_federation.executor import ForkExecutor
 from prefect_federation.fork_recovery import claim_message, orphaned
 
 
@@ -21,8 +23,11 @@ def dead_pid() -> int:
 
 
 def executor(**fields: object) -> SimpleNamespace:
+    """What `orphaned` reads of a ForkExecutor, with its own `has_or_had`."""
     defaults = {"running": {}, "ended": deque(maxlen=4), "host": "here", "stale_claim_seconds": 60}
-    return SimpleNamespace(**{**defaults, **fields})
+    fake = SimpleNamespace(**{**defaults, **fields}, _lock=threading.Lock())
+    fake.has_or_had = lambda run_id: ForkExecutor.has_or_had(fake, run_id)  # type: ignore[arg-type]
+    return fake
 
 
 def running_run(pid: int) -> SimpleNamespace:
