@@ -6,6 +6,7 @@
     python -m bench --events 50              # n of e2e_latency and throughput
     python -m bench --runner process         # what runs the downstream flows (bench/runners.py)
     python -m bench --only scaled            # the scaled profile: 1 vs 2 API processes, listeners
+    python -m bench --readme README.md       # every benchmark, then its table into the README
 
 Each benchmark writes its raw samples to bench/results/<name>-<timestamp>.json. Every process a
 benchmark starts is stopped when it ends, on failure or on Ctrl-C.
@@ -43,6 +44,7 @@ from .common import (
     versions,
     write_result,
 )
+from .report import check_readme, fmt, write_readme
 from .runners import RUNNERS
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -83,6 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="S",
         help="e2e_latency: publish at a random point of S seconds (default the 20 s long poll)",
     )
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        metavar="FILE",
+        help="after a full run, write its table into FILE between the bench's markers "
+        "(README.md's Measured section)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep each benchmark's temp dir")
     parser.add_argument(
         "--results", type=Path, default=RESULTS_DIR, help="where the JSON results go"
@@ -95,14 +104,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     args.names = names
+    if args.readme is not None:
+        partial = [f for f, on in (("--only", args.only), ("--quick", args.quick)) if on]
+        partial += ["--events"] if args.events is not None else []
+        partial += ["--window"] if args.window is not None else []
+        if partial:
+            parser.error(
+                f"--readme writes the whole table of a full run: not with {', '.join(partial)}"
+            )
+        try:
+            check_readme(args.readme)
+        except ValueError as exc:
+            parser.error(str(exc))
     return args
-
-
-def fmt(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    digits = 2 if abs(value) < 100 else 0
-    return f"{value:.{digits}f}{(' ' + unit) if unit else ''}"
 
 
 def render(console: Console, results: list[Result], peers: dict[str, Any] | None) -> None:
@@ -231,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"{name}: done in {result.seconds:.0f}s", highlight=False)
         results.append(result)
     render(console, results, peers)
+    if args.readme is not None and not interrupted and not any(r.error for r in results):
+        write_readme(args.readme, results)
+        console.print(f"{args.readme}: its bench table regenerated from this run", highlight=False)
     if interrupted:
         return 130
     return 1 if any(r.error for r in results) else 0

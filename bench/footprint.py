@@ -149,12 +149,12 @@ def run(options: Options) -> Result:
         found = sample_window(groups, window)
         retired: dict[str, dict[str, list[float]]] = {}
         if runner.name == "fork":  # idle for longer: the spare retired, two processes left
-            group = groups["listener + runner"]
+            pair = groups["listener + runner"]
             deadline = time.monotonic() + spare_idle + 30
             while len(group_members(listener.pid)) > 2 and time.monotonic() < deadline:
                 time.sleep(1)
             if len(group_members(listener.pid)) == 2:
-                retired = sample_window({"listener + runner, spare retired": group}, window)
+                retired = sample_window({"listener + runner, spare retired": pair}, window)
         result.raw = {
             "runner": runner.name,
             "runner_description": runner.description,
