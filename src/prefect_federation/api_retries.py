@@ -68,7 +68,12 @@ class BusyRetryTransport(httpx.BaseTransport):
 
 def retry_when_busy(client: Any, delays: Sequence[float] = BUSY_DELAYS) -> BusyRetryTransport:
     """Put a `BusyRetryTransport` under a `SyncPrefectClient`'s own transport (its httpx
-    client's; requests through a proxy mount are left as they are)."""
+    client's; requests through a proxy mount are left as they are).
+
+    After the client is made, as Prefect itself sets its transport's retries (through httpx's
+    `_transport_for_url` and the pool's `_retries`): a transport passed in `httpx_settings`
+    instead would lose what httpx builds for the client (proxies from the environment, HTTP/2,
+    limits, the TLS context). `tests/unit/test_api_retries.py` fails if httpx moves it."""
     http = client._client
     transport = http._transport
     if not isinstance(transport, BusyRetryTransport):
