@@ -37,10 +37,11 @@ SPAWNS_A_CHILD = (
     "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
 )
 OWNER = f"""
-import json, sys, time
+import json, signal, sys, time
 from pathlib import Path
 from prefect_federation.local import Stack, quiet_env
 
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a terminal starts it (nohup would ignore it)
 stack = Stack(Path(sys.argv[1]), grace=2)
 stubborn = stack.start("stubborn", [sys.executable, "-c", {IGNORES_SIGTERM!r}], quiet_env())
 tree = stack.start("tree", [sys.executable, "-c", {SPAWNS_A_CHILD!r}], quiet_env())
