@@ -44,7 +44,7 @@ from .common import (
     versions,
     write_result,
 )
-from .report import check_readme, fmt, write_readme
+from .report import check_readme, figure_cells, fmt, write_readme
 from .runners import RUNNERS
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -105,9 +105,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     args.names = names
     if args.readme is not None:
-        partial = [f for f, on in (("--only", args.only), ("--quick", args.quick)) if on]
-        partial += ["--events"] if args.events is not None else []
-        partial += ["--window"] if args.window is not None else []
+        given = {
+            "--only": args.only is not None,
+            "--quick": args.quick,
+            "--events": args.events is not None,
+            "--window": args.window is not None,
+        }
+        partial = [flag for flag, on in given.items() if on]
         if partial:
             parser.error(
                 f"--readme writes the whole table of a full run: not with {', '.join(partial)}"
@@ -144,25 +148,8 @@ def render(console: Console, results: list[Result], peers: dict[str, Any] | None
         if result.error:
             table.add_row(result.name, "[red]failed[/red]", "", "", "", "", "", result.error)
         for index, figure in enumerate(result.figures):
-            met = figure.met()
-            verdict = "" if met is None else ("[green]yes[/green]" if met else "[red]no[/red]")
-            if figure.targets and figure.samples:
-                shown = ", ".join(
-                    f"{t.stat} {fmt(t.value_of(figure.samples))}"
-                    for t in figure.targets
-                    if t.stat == "mean"
-                )
-                verdict += f" ({shown})" if shown else ""
-            table.add_row(
-                result.name if index == 0 else "",
-                figure.metric,
-                fmt(figure.median, figure.unit),
-                fmt(figure.maximum, figure.unit),
-                str(figure.count),
-                "; ".join(f"{t} {figure.unit}" for t in figure.targets),
-                verdict,
-                figure.note,
-            )
+            name = result.name if index == 0 else ""
+            table.add_row(*figure_cells(name, figure, "[green]yes[/green]", "[red]no[/red]"))
         for peer in result.peers:
             table.add_row(
                 "",

@@ -25,13 +25,28 @@ def fmt(value: float | None, unit: str = "") -> str:
     return f"{value:.{digits}f}{(' ' + unit) if unit else ''}"
 
 
-def verdict(figure: Figure) -> str:
+def verdict(figure: Figure, yes: str, no: str) -> str:
+    """Met or not (`yes` / `no`, as the table marks them), with the means a target judged."""
     met = figure.met()
     if met is None:
         return ""
-    word = "**yes**" if met else "**no**"
     means = [f"mean {fmt(t.value_of(figure.samples))}" for t in figure.targets if t.stat == "mean"]
-    return word + (f" ({', '.join(means)})" if means else "")
+    return (yes if met else no) + (f" ({', '.join(means)})" if means else "")
+
+
+def figure_cells(name: str, figure: Figure, yes: str, no: str) -> tuple[str, ...]:
+    """One figure's row, the console's and the README's: benchmark, figure, median, max, n,
+    target, met, note."""
+    return (
+        name,
+        figure.metric,
+        fmt(figure.median, figure.unit),
+        fmt(figure.maximum, figure.unit),
+        str(figure.count),
+        "; ".join(f"{t} {figure.unit}".strip() for t in figure.targets),
+        verdict(figure, yes, no),
+        figure.note,
+    )
 
 
 def _cell(text: str) -> str:
@@ -50,24 +65,8 @@ def markdown(results: Sequence[Result], heading: str) -> str:
         if result.error:
             lines.append(f"| {result.name} | failed | | | | | | {_cell(result.error)} |")
         for index, figure in enumerate(result.figures):
-            target = "; ".join(f"{t} {figure.unit}".strip() for t in figure.targets)
-            lines.append(
-                "| "
-                + " | ".join(
-                    _cell(c)
-                    for c in (
-                        result.name if index == 0 else "",
-                        figure.metric,
-                        fmt(figure.median, figure.unit),
-                        fmt(figure.maximum, figure.unit),
-                        str(figure.count),
-                        target,
-                        verdict(figure),
-                        figure.note,
-                    )
-                )
-                + " |"
-            )
+            cells = figure_cells(result.name if index == 0 else "", figure, "**yes**", "**no**")
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         for peer in result.peers:
             lines.append(
                 f"| | *peer: {_cell(peer.what)}* | *{fmt(peer.median, peer.unit)}* | "

@@ -117,16 +117,15 @@ class PrefectCapacityProbe:
         rest = self._dependent_reads(known, pool)
         found = fresh.result()
         if _known(found) != known:  # recreated, moved to another pool, a limit set or lifted
-            for future in rest.values():
-                future.cancel()
+            for stale in rest.values():
+                stale.cancel()  # those not started yet (results of the rest are dropped)
             return self._after(found, deployment)
-        return self._capacity(found, {k: f.result() for k, f in rest.items()})
+        return self._capacity(found, rest)
 
     def _after(self, found: Any, deployment: str) -> Capacity:
         """The dependent reads, from a deployment just read."""
         known = _known(found)
-        rest = self._dependent_reads(known, self._executor())
-        capacity = self._capacity(found, {k: f.result() for k, f in rest.items()})
+        capacity = self._capacity(found, self._dependent_reads(known, self._executor()))
         self._known[deployment] = known
         return capacity
 
@@ -161,7 +160,8 @@ class PrefectCapacityProbe:
         return reads
 
     @staticmethod
-    def _capacity(found: Any, read: dict[str, Any]) -> Capacity:
+    def _capacity(found: Any, reads: dict[str, Future[Any]]) -> Capacity:
+        read = {name: future.result() for name, future in reads.items()}
         pool = read.get("pool")
         limit = found.global_concurrency_limit.limit if found.global_concurrency_limit else None
         return Capacity(
